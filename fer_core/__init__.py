@@ -1,0 +1,1 @@
+"""Shared pieces every branch uses: label spaces, the predictions artifact, calibration, metrics."""

@@ -1,0 +1,1 @@
+"""Face appearance branch: FER2013 data, timm backbones with a Dense-Dense head, training, calibration."""

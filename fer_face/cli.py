@@ -1,0 +1,111 @@
+"""``fer face``: train, evaluate, compare and predict with the face-appearance branch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fer_face.data.cli import add_data_args
+
+
+def register(sub) -> None:
+    face = sub.add_parser("face", help="face-appearance branch: train / evaluate / compare / predict")
+    fsub = face.add_subparsers(dest="face_command", metavar="ACTION", required=True)
+
+    t = fsub.add_parser(
+        "train", help="train a backbone with a recipe; writes a run directory",
+        description="Train a timm backbone + Dense-Dense head on FER2013 Training, pick the best epoch on "
+                    "PublicTest, fit the temperature on PublicTest and report PrivateTest. "
+                    "Multi-GPU/multi-machine: launch the same command with torchrun.",
+    )
+    t.add_argument("--backbone", required=True, help="registered backbone (e.g. mobilenetv2_100, efficientnet_b0, efficientnet_b2)")
+    t.add_argument("--recipe", default="improved", help="built-in recipe name (paper, improved) or a .toml path")
+    t.add_argument("--out", required=True, type=Path, help="run directory to create")
+    add_data_args(t)
+    t.add_argument("--epochs", type=int, help="override train.epochs")
+    t.add_argument("--batch-size", type=int, help="override train.batch_size (global, across processes)")
+    t.add_argument("--lr", type=float, help="override train.lr")
+    t.add_argument("--seed", type=int, help="override train.seed")
+    t.add_argument("--input-size", type=int, help="override model.input_size (48 = native; larger upsamples)")
+    t.add_argument("--pretrained", nargs="?", const="true", default=None, metavar="FILE",
+                   help="start from ImageNet weights (timm hub, needs network) or from a local weights FILE")
+    t.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override any recipe field, e.g. --set augment.rotate_deg=15 (repeatable)")
+    t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    t.add_argument("--resume", action="store_true", help="continue a killed run from its last.pt")
+    t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    t.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs of this invocation (time-boxed jobs)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    t.set_defaults(func=run_train)
+
+    e = fsub.add_parser("evaluate", help="re-evaluate a run's best checkpoint: calibration, artifacts, metrics.json")
+    e.add_argument("run", type=Path, help="run directory")
+    add_data_args(e)
+    e.add_argument("--device", default="auto")
+    e.set_defaults(func=run_evaluate)
+
+    c = fsub.add_parser("compare", help="train or collect the paper's three backbones and write the comparison table")
+    c.add_argument("--recipe", default="improved", help="recipe for runs that must be trained")
+    c.add_argument("--runs", type=Path, required=True, help="root holding one run directory per backbone")
+    c.add_argument("--backbones", nargs="+", default=["mobilenetv2_100", "efficientnet_b0", "efficientnet_b2"])
+    c.add_argument("--train-missing", action="store_true", help="train backbones that have no finished run under --runs")
+    c.add_argument("--out", type=Path, help="where to write comparison.{md,csv,json} (default: --runs)")
+    add_data_args(c)
+    c.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    c.set_defaults(func=run_compare)
+
+    p = fsub.add_parser("predict", help="calibrated emotion probabilities for face crops or photos")
+    p.add_argument("images", nargs="+", type=Path, help="48x48 face crops or ordinary photos (largest face is used)")
+    p.add_argument("--run", type=Path, required=True, help="face run directory (config.json + best.pt)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run_predict)
+
+
+def resolve_config(args: argparse.Namespace) -> dict:
+    from fer_face.config import apply_overrides, load_recipe
+
+    cfg = load_recipe(args.recipe)
+    sets = list(getattr(args, "set", []))
+    for flag, key in (("epochs", "train.epochs"), ("batch_size", "train.batch_size"), ("lr", "train.lr"),
+                      ("seed", "train.seed"), ("input_size", "model.input_size")):
+        if getattr(args, flag, None) is not None:
+            sets.append(f"{key}={getattr(args, flag)}")
+    cfg = apply_overrides(cfg, sets)
+    if getattr(args, "backbone", None):
+        cfg["model"]["backbone"] = args.backbone
+    if getattr(args, "pretrained", None) is not None:
+        cfg["model"]["pretrained"] = True if args.pretrained == "true" else args.pretrained
+    return cfg
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from fer_face.train import train
+
+    train(resolve_config(args), data=args.data, out=args.out, command=args.command_line, resume=args.resume,
+          overwrite=args.overwrite, device=args.device, stop_after=args.stop_after, progress=not args.no_progress,
+          strict_size=args.strict_size)
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from fer_face.data import load_fer2013
+    from fer_face.evaluate import evaluate_run, load_run_config
+
+    saved = load_run_config(args.run)
+    ds = load_fer2013(args.data or saved["data"]["source"], strict_size=args.strict_size)
+    evaluate_run(args.run, ds, command=args.command_line, device=args.device)
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from fer_face.compare import compare
+
+    compare(args)
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from fer_face.predict import predict_cli
+
+    return predict_cli(args)

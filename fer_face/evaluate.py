@@ -1,0 +1,99 @@
+"""Evaluate a face run: best checkpoint -> logits -> temperature on PublicTest -> artifacts and metrics."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fer_core import atomic
+from fer_core.artifact import Predictions, artifact_path
+from fer_core.calibration import calibrated_probs, fit_temperature
+from fer_core.errors import UserError
+from fer_core.report import build_metrics, format_summary
+from fer_face.checkpoint import load_checkpoint
+from fer_face.distributed import pick_device
+from fer_face.inference import predict_logits
+
+CAL_SPLIT, TEST_SPLIT = "PublicTest", "PrivateTest"
+
+
+def load_run_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a face run directory (no config.json)")
+    return json.loads(path.read_text())
+
+
+def load_run_model(run_dir: Path, device: torch.device, which: str = "best") -> tuple[torch.nn.Module, dict]:
+    from fer_face.train import build_model
+
+    saved = load_run_config(run_dir)
+    cfg = saved["config"]
+    ckpt = load_checkpoint(run_dir / f"{which}.pt", backbone=cfg["model"]["backbone"], num_classes=saved["num_classes"])
+    cfg = {**cfg, "model": {**cfg["model"], "pretrained": False}}  # weights come from the checkpoint
+    model = build_model(cfg, saved["num_classes"])
+    model.load_state_dict(ckpt["model"])
+    model.to(device).eval()
+    if cfg["train"].get("channels_last", True):
+        model = model.to(memory_format=torch.channels_last)
+    return model, {**saved, "checkpoint_meta": ckpt["meta"]}
+
+
+def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto", progress: bool = True) -> dict:
+    run_dir = Path(run_dir)
+    dev = pick_device(device)
+    model, saved = load_run_model(run_dir, dev)
+    cfg = saved["config"]
+    kw = dict(device=dev, batch_size=cfg["eval"]["batch_size"], tta_flip=cfg["eval"]["tta_flip"],
+              channels_last=cfg["train"].get("channels_last", True))
+    logits = {s: predict_logits(model, ds.split_arrays(s)[0], **kw) for s in (CAL_SPLIT, TEST_SPLIT)}
+    x_train, y_train = ds.split_arrays("Training")
+    train_clean_acc = float((predict_logits(model, x_train, **{**kw, "tta_flip": False}).argmax(1) == y_train).mean())
+    y_cal = ds.split_arrays(CAL_SPLIT)[1]
+    temperature = fit_temperature(logits[CAL_SPLIT], y_cal)
+    backbone = cfg["model"]["backbone"]
+    arts = {}
+    for split, z in logits.items():
+        arts[split] = Predictions(
+            ids=ds.split_ids(split), labels=ds.split_arrays(split)[1], logits=z,
+            probs=calibrated_probs(z, temperature), label_space=ds.label_space, branch=f"face/{backbone}",
+            modality="face", dataset=ds.name, split=split, temperature=temperature, calibration_split=CAL_SPLIT,
+            fit_splits=["Training", CAL_SPLIT], command=saved["command"],
+            extra={"backbone": backbone, "recipe": cfg.get("recipe"), "checkpoint_epoch": saved["checkpoint_meta"]["epoch"],
+                   "tta_flip": cfg["eval"]["tta_flip"]},
+        )
+        arts[split].save(artifact_path(run_dir, split))
+    history = json.loads((run_dir / "history.json").read_text()) if (run_dir / "history.json").is_file() else []
+    from fer_face.models import get_backbone
+
+    spec = get_backbone(backbone)
+    public = build_metrics(arts[CAL_SPLIT])
+    metrics = build_metrics(arts[TEST_SPLIT], extra={
+        "backbone": backbone,
+        "recipe": cfg.get("recipe"),
+        "synthetic": ds.name == "synthetic",
+        "train_accuracy": history[-1]["train_acc"] if history else None,
+        "train_accuracy_clean": train_clean_acc,
+        "val_split": CAL_SPLIT,
+        "val_accuracy": public["accuracy"],
+        "best_epoch": saved["checkpoint_meta"]["epoch"],
+        "epochs": len(history),
+        "train_time_s": round(sum(h["epoch_time_s"] for h in history), 1),
+        "train_images_per_s": round(float(np.median([h["train_images_per_s"] for h in history])), 1) if history else None,
+        "paper": {"train_accuracy": spec.paper_train_acc, "test_accuracy": spec.paper_test_acc},
+        "evaluate_command": command if command != saved["command"] else None,
+    })
+    metrics["command"] = saved["command"]
+    atomic.write_json(run_dir / "metrics.json", metrics)
+    from fer_core.plots import plot_history, plot_reliability
+
+    if history:
+        plot_history(history, run_dir / "curves.png", title=f"{backbone} ({cfg.get('recipe')})")
+    plot_reliability(metrics, run_dir / "reliability.png")
+    print(format_summary(metrics), file=sys.stderr)
+    return metrics

@@ -1,0 +1,5 @@
+"""Backbone registry and the one entry point ``create_model``."""
+
+from fer_face.models.registry import BackboneSpec, create_model, get_backbone, list_backbones, register_backbone
+
+__all__ = ["BackboneSpec", "create_model", "get_backbone", "list_backbones", "register_backbone"]

@@ -1,0 +1,273 @@
+"""Training loop for the face branch (single process, CUDA, or torchrun/DDP).
+
+Flat by design, in the spirit of torchvision's references/classification: read it top to bottom.
+The dataset lives in memory as uint8 tensors (on the GPU when there is one), augmentation is batched,
+and every epoch is seeded from (seed, epoch, rank), so ``--resume`` replays a killed run exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
+
+from fer_core import atomic
+from fer_core.errors import UserError
+from fer_face.augment import augment, to_float
+from fer_face.checkpoint import load_checkpoint
+from fer_face.distributed import DistContext, all_reduce_sum, barrier, init_distributed, pick_device, shutdown
+from fer_face.inference import predict_logits
+from fer_face.models import create_model, get_backbone
+
+LOG_EVERY = 10  # steps between host syncs (progress bar, NaN check)
+
+
+def build_model(cfg: dict[str, Any], num_classes: int) -> torch.nn.Module:
+    m = cfg["model"]
+    return create_model(
+        m["backbone"], num_classes, pretrained=m.get("pretrained", False), input_size=m["input_size"],
+        stem_stride=m["stem_stride"], head_hidden=m["head_hidden"], head_activation=m["head_activation"],
+        head_dropout=m["head_dropout"], drop_rate=m.get("drop_rate", 0.0), drop_path_rate=m.get("drop_path_rate", 0.0),
+    )
+
+
+def build_optimizer(cfg: dict[str, Any], model: torch.nn.Module) -> torch.optim.Optimizer:
+    t = cfg["train"]
+    # No weight decay on norms and biases (standard practice for both AdamW and SGD).
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": t["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
+    if t["optimizer"] == "adamw":
+        return torch.optim.AdamW(groups, lr=t["lr"])
+    if t["optimizer"] == "adam":
+        return torch.optim.Adam(groups, lr=t["lr"])
+    return torch.optim.SGD(groups, lr=t["lr"], momentum=0.9, nesterov=True)
+
+
+def build_scheduler(cfg: dict[str, Any], opt: torch.optim.Optimizer, steps_per_epoch: int):
+    t = cfg["train"]
+    total = t["epochs"] * steps_per_epoch
+    if t["scheduler"] == "onecycle":
+        pct = min(max(t["warmup_epochs"] / t["epochs"], 0.01), 0.5)
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t["lr"], total_steps=total, pct_start=pct)
+    if t["scheduler"] == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    return None
+
+
+def amp_settings(cfg: dict[str, Any], device: torch.device) -> tuple[bool, torch.dtype]:
+    mode = cfg["train"]["amp"]
+    enabled = device.type == "cuda" if mode == "auto" else mode == "on"
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return enabled, torch.bfloat16
+    return enabled, torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
+def prepare_run_dir(out: Path, cfg: dict[str, Any], resume: bool, overwrite: bool, ctx: DistContext) -> dict | None:
+    """Refuse to clobber runs; return the checkpoint to resume from (or None)."""
+    finished = (out / "metrics.json").is_file()
+    started = (out / "last.pt").is_file()
+    if overwrite and ctx.is_main and out.exists():
+        for name in ("last.pt", "best.pt", "metrics.json", "history.json", "config.json", "predictions"):
+            p = out / name
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        finished = started = False
+    barrier(ctx)
+    if overwrite:
+        return None
+    if resume:
+        if not started:
+            raise UserError(f"{out}: nothing to resume (no last.pt); drop --resume to start a new run")
+        saved = json.loads((out / "config.json").read_text())
+        diffs = [
+            f"{s}.{k}: run has {saved['config'][s].get(k)!r}, command gives {v!r}"
+            for s in ("model", "train", "augment", "eval") for k, v in cfg[s].items() if saved["config"][s].get(k) != v
+        ]
+        if diffs:
+            raise UserError(f"{out}: --resume with a different config ({'; '.join(diffs[:3])}); use the original command")
+        return load_checkpoint(out / "last.pt", backbone=cfg["model"]["backbone"])
+    if finished:
+        raise UserError(f"{out}: holds a finished run (metrics.json); pass --overwrite to replace it or choose another --out")
+    if started:
+        raise UserError(f"{out}: holds an unfinished run; pass --resume to continue it or --overwrite to restart")
+    return None
+
+
+def train(cfg: dict[str, Any], *, data: str | None, out: str | Path, command: str, resume: bool = False,
+          overwrite: bool = False, device: str = "auto", stop_after: int | None = None, progress: bool = True,
+          strict_size: bool = False, evaluate: bool = True) -> Path:
+    from fer_face.data import load_fer2013
+
+    out = Path(out)
+    get_backbone(cfg["model"]["backbone"])  # unknown backbone -> clear error before any work
+    dev = pick_device(device)
+    ctx = init_distributed(dev)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", ctx.local_rank)
+        torch.cuda.set_device(dev)
+    try:
+        return _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, progress, strict_size, evaluate)
+    finally:
+        shutdown(ctx)
+
+
+def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, progress, strict_size, evaluate) -> Path:
+    from tqdm.auto import tqdm
+
+    from fer_face.data import load_fer2013
+
+    t_cfg, aug_cfg = cfg["train"], cfg["augment"]
+    ckpt = prepare_run_dir(out, cfg, resume, overwrite, ctx)
+    ds = load_fer2013(data, strict_size=strict_size, progress=progress and ctx.is_main)
+    num_classes = len(ds.label_space)
+    x_tr, y_tr = (torch.from_numpy(a) for a in ds.split_arrays("Training"))
+    x_tr = x_tr.unsqueeze(1)
+    x_val, y_val = ds.split_arrays("PublicTest")
+    if dev.type == "cuda":  # the whole uint8 training set fits on any GPU: no loader, no host copies per step
+        x_tr, y_tr = x_tr.pin_memory().to(dev, non_blocking=True), y_tr.pin_memory().to(dev, non_blocking=True)
+
+    torch.manual_seed(t_cfg["seed"])
+    model = build_model(cfg, num_classes).to(dev)
+    if t_cfg["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    opt = build_optimizer(cfg, model)
+    per_rank_batch = max(2, t_cfg["batch_size"] // ctx.world_size)
+    sampler = DistributedSampler(range(len(y_tr)), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
+                                 seed=t_cfg["seed"], drop_last=True)
+    steps_per_epoch = len(sampler) // per_rank_batch
+    if steps_per_epoch == 0:
+        raise UserError(f"Training split has {len(y_tr)} images, fewer than one batch of {per_rank_batch}; lower --batch-size")
+    sched = build_scheduler(cfg, opt, steps_per_epoch)
+    use_amp, amp_dtype = amp_settings(cfg, dev)
+    scaler = torch.amp.GradScaler(dev.type, enabled=use_amp and amp_dtype == torch.float16)
+    net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None) if ctx.enabled else model
+
+    history: list[dict[str, Any]] = []
+    start_epoch, best_acc = 0, -1.0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        start_epoch, best_acc = int(ckpt["epoch"]), float(ckpt["best_val_acc"])
+        history = json.loads(ckpt["history_json"])
+    if ctx.is_main:
+        atomic.write_json(out / "config.json", {
+            "config": cfg, "command": command, "data": {"source": ds.source, "dataset": ds.name, "layout": ds.layout,
+                                                        "notes": ds.notes},
+            "num_classes": num_classes, "label_space": list(ds.label_space), "world_size": ctx.world_size,
+            "device": str(dev), "versions": _versions(),
+        })
+        for note in ds.notes:
+            print(f"note: {note}", file=sys.stderr)
+
+    meta = {"backbone": cfg["model"]["backbone"], "num_classes": num_classes, "label_space": list(ds.label_space)}
+    epochs_this_run = 0
+    for epoch in range(start_epoch, t_cfg["epochs"]):
+        torch.manual_seed(t_cfg["seed"] * 100_003 + epoch * 1009 + ctx.rank)  # dropout / drop-path stream
+        gen = torch.Generator().manual_seed(t_cfg["seed"] * 7919 + epoch * 31 + ctx.rank)
+        sampler.set_epoch(epoch)
+        order = torch.tensor(list(sampler), dtype=torch.long)[: steps_per_epoch * per_rank_batch]
+        batches = order.view(steps_per_epoch, per_rank_batch)
+        net.train()
+        loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
+        correct = torch.zeros((), device=dev, dtype=torch.long)
+        seen = 0
+        t0 = time.perf_counter()
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{t_cfg['epochs']}", unit="step",
+                   disable=not (progress and ctx.is_main), mininterval=1.0, file=sys.stderr, leave=False)
+        for step, idx in enumerate(batches):
+            idx = idx.to(x_tr.device, non_blocking=True)
+            xb = to_float(x_tr[idx].to(dev, non_blocking=True))
+            yb = y_tr[idx].to(dev, non_blocking=True)
+            xb = augment(xb, aug_cfg, gen)
+            if t_cfg["channels_last"]:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
+                logits = net(xb)
+                loss = F.cross_entropy(logits.float(), yb, label_smoothing=t_cfg["label_smoothing"])
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if t_cfg["grad_clip"] > 0:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), t_cfg["grad_clip"])
+            scaler.step(opt)
+            scaler.update()
+            if sched is not None:
+                sched.step()
+            loss_sum += loss.detach().double() * len(yb)
+            correct += (logits.detach().argmax(1) == yb).sum()
+            seen += len(yb)
+            if (step + 1) % LOG_EVERY == 0 or step + 1 == steps_per_epoch:
+                running = loss_sum.item() / seen
+                if not math.isfinite(running):
+                    raise UserError(
+                        f"training loss became NaN/inf in epoch {epoch + 1} (step {step + 1}); the last good checkpoint "
+                        f"is {out / 'last.pt'} (epoch {epoch}); lower train.lr or set train.grad_clip and --resume"
+                    )
+                bar.set_postfix(loss=f"{running:.3f}", acc=f"{correct.item() / seen:.3f}",
+                                img_s=f"{seen * ctx.world_size / (time.perf_counter() - t0):.0f}")
+                bar.update(step + 1 - bar.n)
+        bar.close()
+        train_time = time.perf_counter() - t0
+        totals = all_reduce_sum(torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), device=dev,
+                                                                                    dtype=torch.float64)]), ctx)
+        train_loss, train_acc = (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()
+
+        if ctx.is_main:
+            val_logits = predict_logits(model, x_val, device=dev, batch_size=cfg["eval"]["batch_size"],
+                                        tta_flip=cfg["eval"]["tta_flip"], channels_last=t_cfg["channels_last"],
+                                        amp=use_amp)
+            val_t = torch.from_numpy(val_logits)
+            yv = torch.from_numpy(y_val)
+            val_loss = F.cross_entropy(val_t, yv).item()
+            val_acc = (val_t.argmax(1) == yv).double().mean().item()
+            history.append({
+                "epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
+                "val_acc": val_acc, "lr": opt.param_groups[0]["lr"], "epoch_time_s": round(train_time, 2),
+                "train_images_per_s": round(totals[2].item() / train_time, 1),
+            })
+            if val_acc > best_acc:
+                best_acc = val_acc
+                atomic.torch_save({"model": model.state_dict(), "meta": {**meta, "epoch": epoch + 1,
+                                                                         "val_acc": val_acc}}, out / "best.pt")
+            atomic.torch_save({
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict() if sched is not None else {}, "scaler": scaler.state_dict(),
+                "epoch": epoch + 1, "best_val_acc": best_acc, "history_json": json.dumps(history),
+                "meta": {**meta, "epoch": epoch + 1},
+            }, out / "last.pt")
+            atomic.write_json(out / "history.json", history)
+            print(f"epoch {epoch + 1:3d}/{t_cfg['epochs']}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
+                  f"val loss {val_loss:.4f} acc {val_acc:.4f}  {history[-1]['train_images_per_s']:.0f} img/s  "
+                  f"{train_time:.0f}s", file=sys.stderr, flush=True)
+        barrier(ctx)
+        epochs_this_run += 1
+        if stop_after is not None and epochs_this_run >= stop_after and epoch + 1 < t_cfg["epochs"]:
+            if ctx.is_main:
+                print(f"stopped after {epochs_this_run} epoch(s) as asked; continue with --resume", file=sys.stderr)
+            return out
+
+    if evaluate and ctx.is_main:
+        from fer_face.evaluate import evaluate_run
+
+        evaluate_run(out, ds, command=command, device=str(dev), progress=progress)
+    barrier(ctx)
+    return out
+
+
+def _versions() -> dict[str, str]:
+    import timm
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__}

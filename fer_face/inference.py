@@ -14,7 +14,7 @@ def predict_logits(model: torch.nn.Module, images: np.ndarray | torch.Tensor, *,
                    amp: bool = False) -> np.ndarray:
     """(N, 48, 48) uint8 -> (N, C) float64 logits (mean of the original and mirrored view with TTA)."""
     model.eval()
-    x_all = torch.as_tensor(images)
+    x_all = torch.as_tensor(np.require(images, requirements=["W"]) if isinstance(images, np.ndarray) else images)
     if x_all.ndim == 3:
         x_all = x_all.unsqueeze(1)
     out = []

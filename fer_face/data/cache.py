@@ -18,7 +18,7 @@ import numpy as np
 
 from fer_core.atomic import atomic_path
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def cache_dir() -> Path:

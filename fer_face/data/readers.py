@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 import sys
 import zipfile
 import zlib
@@ -104,6 +105,7 @@ class _Entry:
     label: int
     name: str  # file name -> sample id
     where: str  # for messages
+    rel: str  # <split>/<class>/<file>: the id when file names collide
 
 
 def _classify(parts: tuple[str, ...], where: str) -> _Entry | None:
@@ -120,7 +122,7 @@ def _classify(parts: tuple[str, ...], where: str) -> _Entry | None:
         raise DataError(
             f"{where}: unknown class folder {parts[-2]!r}; expected one of {', '.join(FER7)} (or a known spelling)"
         )
-    return _Entry(split_dir, FER7.index(emotion), parts[-1], where)
+    return _Entry(split_dir, FER7.index(emotion), parts[-1], where, "/".join(parts[-3:]))
 
 
 def _decode(data: bytes | Path, where: str, strict_size: bool, resized: list[str]) -> np.ndarray:
@@ -182,7 +184,10 @@ def _assemble(
     notes: list[str] = []
     splits = _resolve_splits(entries, notes)
     names = [e.name for e in entries]
-    ids = names if len(set(names)) == len(names) else [e.where.split(":", 1)[-1] for e in entries]
+    # Sample id = file name (it keeps the original Usage prefix); the rare names that occur twice
+    # (FER2013's Kaggle tree has 2) fall back to <split>/<class>/<file> so ids stay unique and stable.
+    seen = Counter(names)
+    ids = [e.name if seen[e.name] == 1 else e.rel for e in entries]
     resized: list[str] = []
     iterator = progress(entries) if progress else entries
     images = [_decode(fetch(e), e.where, strict_size, resized) for e in iterator]

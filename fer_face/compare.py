@@ -1,0 +1,96 @@
+"""``fer face compare``: the paper's Table 1 beside ours, from finished runs (training missing ones on request)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from fer_core import atomic
+from fer_core.errors import UserError
+from fer_face.models import get_backbone
+
+COLUMNS = ["backbone", "paper_train_acc", "paper_test_acc", "train_acc", "test_acc", "test_macro_f1", "test_nll",
+           "test_ece", "test_ece_uncalibrated", "temperature", "epochs", "recipe", "dataset", "command"]
+
+
+def collect_row(backbone: str, run_dir: Path) -> dict[str, Any]:
+    spec = get_backbone(backbone)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    return {
+        "backbone": backbone,
+        "paper_train_acc": spec.paper_train_acc,
+        "paper_test_acc": spec.paper_test_acc,
+        "train_acc": m.get("train_accuracy_clean", m.get("train_accuracy")),
+        "test_acc": m["accuracy"],
+        "test_macro_f1": m["macro_f1"],
+        "test_nll": m["nll"],
+        "test_ece": m["ece"],
+        "test_ece_uncalibrated": m["ece_uncalibrated"],
+        "temperature": m["temperature"],
+        "epochs": m.get("epochs"),
+        "recipe": m.get("recipe"),
+        "dataset": m.get("dataset"),
+        "command": m["command"],
+    }
+
+
+def _pct(v: Any) -> str:
+    return "" if v is None else f"{100 * v:.2f}"
+
+
+def to_markdown(rows: list[dict[str, Any]], split: str = "PrivateTest") -> str:
+    lines = [
+        f"| backbone | paper train acc | paper test acc | our train acc | our test acc ({split}) | macro-F1 | NLL | "
+        "ECE calibrated | ECE uncalibrated | T | epochs | recipe |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['backbone']} | {_pct(r['paper_train_acc'])} | {_pct(r['paper_test_acc'])} | {_pct(r['train_acc'])} | "
+            f"**{_pct(r['test_acc'])}** | {r['test_macro_f1']:.3f} | {r['test_nll']:.3f} | {_pct(r['test_ece'])} | "
+            f"{_pct(r['test_ece_uncalibrated'])} | {r['temperature']:.2f} | {r['epochs']} | {r['recipe']} |"
+        )
+    lines.append("")
+    lines.append("Accuracies in %. Our train accuracy is measured on clean (non-augmented) Training images with the "
+                 "selected checkpoint. Commands:")
+    lines += [f"- {r['backbone']}: `{r['command']}`" for r in rows]
+    if any(r["dataset"] == "synthetic" for r in rows):
+        lines.insert(0, "**SYNTHETIC DATA - not comparable with the paper.**\n")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS)
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def compare(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from fer_face.cli import resolve_config
+    from fer_face.train import train
+
+    rows = []
+    for backbone in args.backbones:
+        get_backbone(backbone)
+        run_dir = args.runs / backbone
+        if not (run_dir / "metrics.json").is_file():
+            if not args.train_missing:
+                raise UserError(f"{run_dir}: no finished run (metrics.json); train it or pass --train-missing")
+            args.backbone = backbone
+            print(f"training {backbone} with recipe {args.recipe} -> {run_dir}", file=sys.stderr)
+            train(resolve_config(args), data=args.data, out=run_dir, command=args.command_line,
+                  resume=(run_dir / "last.pt").is_file(), strict_size=args.strict_size)
+        rows.append(collect_row(backbone, run_dir))
+    out = args.out or args.runs
+    atomic.write_text(out / "comparison.md", to_markdown(rows))
+    atomic.write_text(out / "comparison.csv", to_csv(rows))
+    atomic.write_json(out / "comparison.json", rows)
+    print(to_markdown(rows))
+    return rows

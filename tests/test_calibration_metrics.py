@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from fer_core import metrics
+from fer_core.calibration import calibrated_probs, fit_temperature
+
+
+@pytest.mark.parametrize("true_t", [0.5, 1.0, 2.5])
+def test_temperature_scaling_recovers_known_temperature(true_t):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (20000, 7))
+    p = softmax(logits / true_t, axis=1)
+    labels = (p.cumsum(1) > rng.random((len(p), 1))).argmax(1)  # sample labels from the true distribution
+    assert fit_temperature(logits, labels) == pytest.approx(true_t, rel=0.05)
+
+
+def test_calibration_lowers_nll_of_overconfident_model():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 2, (5000, 7))
+    labels = (softmax(logits, 1).cumsum(1) > rng.random((5000, 1))).argmax(1)
+    overconfident = logits * 3
+    t = fit_temperature(overconfident, labels)
+    assert t == pytest.approx(3, rel=0.1)
+    assert metrics.nll(calibrated_probs(overconfident, t), labels) < metrics.nll(softmax(overconfident, 1), labels)
+
+
+def test_ece_hand_made_example():
+    # 4 samples, 2 classes. Confidences 0.9, 0.9 (one right, one wrong) -> bin (0.8667, 0.9333]: |0.9-0.5|=0.4
+    # confidences 0.6, 0.6 (both right) -> bin (0.5333, 0.6]: |0.6-1.0| = 0.4.  ECE = (2*0.4 + 2*0.4)/4 = 0.4
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.4, 0.6]])
+    labels = np.array([0, 1, 0, 1])
+    assert metrics.ece(probs, labels) == pytest.approx(0.4)
+    bins = metrics.reliability_bins(probs, labels)
+    assert sum(bins["count"]) == 4 and bins["accuracy"][13] == pytest.approx(0.5)
+    assert bins["accuracy"][0] is None  # empty bins are null, never NaN
+
+
+def test_perfectly_calibrated_has_small_ece():
+    rng = np.random.default_rng(2)
+    p = softmax(rng.normal(0, 2, (50000, 7)), 1)
+    labels = (p.cumsum(1) > rng.random((len(p), 1))).argmax(1)
+    assert metrics.ece(p, labels) < 0.01
+
+
+def test_summary_per_class_and_confusion():
+    probs = np.eye(3)[[0, 1, 2, 2]]
+    labels = np.array([0, 1, 2, 1])
+    s = metrics.summary(probs, labels, ["a", "b", "c"])
+    assert s["accuracy"] == 0.75
+    assert s["per_class"]["b"]["recall"] == 0.5 and s["confusion_matrix"][1] == [0, 1, 1]

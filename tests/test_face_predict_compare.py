@@ -1,0 +1,73 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fer_face.data.synthetic import _face
+from fer_face.faces import largest_face
+
+
+def fer(*args):
+    return subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.fixture(scope="module")
+def runs_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    r = fer("face", "train", "--backbone", "mobilenetv2_100", "--data", "synthetic", "--epochs", "1",
+            "--input-size", "48", "--set", "model.head_hidden=64", "--set", "train.batch_size=64",
+            "--out", str(root / "mobilenetv2_100"), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    return root
+
+
+def photo_with_drawn_face(path, seed=0):
+    """A 320x320 'photo': a generated face drawn at 160 px on a flat background (dlib's HOG finds it)."""
+    rng = np.random.default_rng(seed)
+    canvas = np.full((320, 320), 90, np.uint8)
+    canvas[80:240, 80:240] = np.asarray(Image.fromarray(_face(rng, 3)).resize((160, 160), Image.Resampling.BICUBIC))
+    assert largest_face(canvas) is not None
+    Image.fromarray(canvas).convert("RGB").save(path)
+    return path
+
+
+def test_predict_crop_photo_and_bad_files(runs_root, tmp_path):
+    crop = tmp_path / "crop.png"
+    Image.fromarray(_face(np.random.default_rng(1), 5)).save(crop)
+    photo = photo_with_drawn_face(tmp_path / "photo.jpg")
+    r = fer("face", "predict", "--run", str(runs_root / "mobilenetv2_100"), "--json", str(crop), str(photo))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["results"]) == 2
+    crop_res, photo_res = out["results"]
+    assert crop_res["box"] is None and photo_res["box"] is not None
+    for res in out["results"]:
+        assert set(res["probs"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+        assert sum(res["probs"].values()) == pytest.approx(1, abs=1e-4)
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((300, 400), 128, np.uint8)).save(blank)
+    r = fer("face", "predict", "--run", str(runs_root / "mobilenetv2_100"), str(corrupt), str(blank))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"{corrupt}: corrupt or unreadable image" in r.stderr
+    assert f"{blank}: no face found" in r.stderr
+
+
+def test_compare_writes_paper_side_by_side(runs_root, tmp_path):
+    r = fer("face", "compare", "--runs", str(runs_root), "--backbones", "mobilenetv2_100", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((tmp_path / "comparison.json").read_text())
+    metrics = json.loads((runs_root / "mobilenetv2_100" / "metrics.json").read_text())
+    assert rows[0]["paper_test_acc"] == 0.64698 and rows[0]["paper_train_acc"] == 0.96586
+    assert rows[0]["test_acc"] == metrics["accuracy"] and rows[0]["test_ece"] == metrics["ece"]
+    md = (tmp_path / "comparison.md").read_text()
+    assert "SYNTHETIC" in md and "64.70" in md
+    assert (tmp_path / "comparison.csv").read_text().startswith("backbone,paper_train_acc")
+    r = fer("face", "compare", "--runs", str(runs_root), "--backbones", "efficientnet_b0")
+    assert r.returncode == 2 and "no finished run" in r.stderr

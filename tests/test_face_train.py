@@ -1,0 +1,138 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fer_core import artifact
+from fer_core.errors import UserError
+from fer_face.checkpoint import load_checkpoint
+from fer_face.cli import resolve_config
+from fer_face.config import apply_overrides, load_recipe
+from fer_face.train import train
+
+REQUIRED_METRICS = {"split", "n", "accuracy", "macro_f1", "nll", "ece", "ece_uncalibrated", "temperature", "command"}
+FAST = ["train.batch_size=64", "model.head_hidden=64", "eval.tta_flip=true"]
+
+
+def cfg_for(epochs=1, extra=()):
+    cfg = apply_overrides(load_recipe("improved"), [*FAST, f"train.epochs={epochs}", "model.input_size=48", *extra])
+    cfg["model"]["backbone"] = "mobilenetv2_100"
+    return cfg
+
+
+def fer(*args, **kw):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True, env=env, **kw)
+
+
+def test_one_epoch_end_to_end_run_directory(tmp_path):
+    out = tmp_path / "run"
+    r = fer("face", "train", "--backbone", "mobilenetv2_100", "--data", "synthetic", "--epochs", "1", "--input-size", "48",
+            "--set", "train.batch_size=64", "--set", "model.head_hidden=64", "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    for name in ("config.json", "history.json", "metrics.json", "best.pt", "last.pt", "curves.png", "reliability.png",
+                 "predictions/PublicTest.json", "predictions/PrivateTest.json"):
+        assert (out / name).is_file(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert REQUIRED_METRICS <= set(m)
+    assert m["split"] == "PrivateTest" and m["n"] == 210 and m["dataset"] == "synthetic" and m["synthetic"]
+    assert m["command"].startswith("fer face train --backbone mobilenetv2_100")
+    test = artifact.load_run(out, "PrivateTest")
+    test.check_no_leakage()
+    assert test.modality == "face" and test.branch == "face/mobilenetv2_100" and test.calibration_split == "PublicTest"
+    assert test.n == 210 and test.logits is not None
+    np.testing.assert_allclose(test.probs.sum(1), 1, atol=1e-6)
+    assert m["temperature"] == pytest.approx(test.temperature)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["config"]["train"]["epochs"] == 1 and cfg["config"]["model"]["input_size"] == 48
+    # a finished run is never clobbered
+    again = fer("face", "train", "--backbone", "mobilenetv2_100", "--data", "synthetic", "--out", str(out))
+    assert again.returncode == 2 and "finished run" in again.stderr and "--overwrite" in again.stderr
+
+
+def test_resume_after_interruption_equals_uninterrupted(tmp_path):
+    cfg = cfg_for(epochs=2)
+    full = train(cfg, data="synthetic", out=tmp_path / "full", command="t", progress=False, evaluate=False)
+    part = tmp_path / "part"
+    train(cfg, data="synthetic", out=part, command="t", progress=False, stop_after=1, evaluate=False)
+    assert json.loads((part / "history.json").read_text())[-1]["epoch"] == 1
+    train(cfg, data="synthetic", out=part, command="t", progress=False, resume=True, evaluate=False)
+    a = torch.load(full / "last.pt", weights_only=True)
+    b = torch.load(part / "last.pt", weights_only=True)
+    for k in a["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=0, msg=k)
+    ha, hb = json.loads(a["history_json"]), json.loads(b["history_json"])
+    assert [h["train_loss"] for h in ha] == [h["train_loss"] for h in hb]
+
+
+def test_ddp_two_gloo_processes_one_run_directory(tmp_path):
+    out = tmp_path / "ddp"
+    r = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "fer_core.cli",
+         "face", "train", "--backbone", "mobilenetv2_100", "--data", "synthetic", "--epochs", "1", "--input-size", "48",
+         "--set", "train.batch_size=64", "--set", "model.head_hidden=64", "--out", str(out), "--no-progress", "--device", "cpu"],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=240,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((out / "config.json").read_text())["world_size"] == 2
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] == 210
+    assert len(json.loads((out / "history.json").read_text())) == 1
+    assert len(list(out.glob("*.tmp"))) == 0
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_last_good_checkpoint(tmp_path):
+    out = tmp_path / "nan"
+    train(cfg_for(epochs=2), data="synthetic", out=out, command="t", progress=False, stop_after=1, evaluate=False)
+    good = torch.load(out / "last.pt", weights_only=True)
+    # Same run, resumed with a learning rate that explodes in epoch 2.
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["config"]["train"]["lr"] = 1e12
+    cfg["config"]["train"]["grad_clip"] = 0.0
+    (out / "config.json").write_text(json.dumps(cfg))
+    bad_cfg = cfg_for(epochs=2, extra=["train.lr=1e12", "train.grad_clip=0.0"])
+    with pytest.raises(UserError, match="NaN/inf"):
+        train(bad_cfg, data="synthetic", out=out, command="t", progress=False, resume=True, evaluate=False)
+    kept = torch.load(out / "last.pt", weights_only=True)
+    assert kept["epoch"] == 1
+    for k in good["model"]:
+        torch.testing.assert_close(kept["model"][k], good["model"][k], rtol=0, atol=0)
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path):
+    r = fer("face", "train", "--backbone", "resnet9000", "--data", "synthetic", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "unknown backbone 'resnet9000'" in r.stderr and "mobilenetv2_100" in r.stderr
+    assert "Traceback" not in r.stderr
+    recipe = tmp_path / "r.toml"
+    recipe.write_text("[train]\nepochs = 1\nlearning_rate = 0.1\n[model]\nwidth = 3\n")
+    r = fer("face", "train", "--backbone", "mobilenetv2_100", "--recipe", str(recipe), "--data", "synthetic",
+            "--out", str(tmp_path / "y"))
+    assert r.returncode == 2 and "model.width" in r.stderr
+    with pytest.raises(UserError, match="train.learning_rate"):
+        load_recipe(str(recipe))
+    with pytest.raises(UserError, match="train.lr"):
+        apply_overrides(load_recipe("paper"), ["train.lr=fast"])
+
+
+def test_checkpoint_from_another_backbone_or_class_count_is_refused(tmp_path):
+    out = tmp_path / "run"
+    train(cfg_for(epochs=1), data="synthetic", out=out, command="t", progress=False, evaluate=False)
+    with pytest.raises(UserError, match="is for backbone 'mobilenetv2_100', not 'efficientnet_b0'"):
+        load_checkpoint(out / "best.pt", backbone="efficientnet_b0")
+    with pytest.raises(UserError, match="has 7 classes, expected 8"):
+        load_checkpoint(out / "best.pt", num_classes=8)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="not a loadable checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_recipes_differ_where_the_paper_says():
+    paper, improved = load_recipe("paper"), load_recipe("improved")
+    assert paper["train"]["epochs"] == 100 and paper["augment"]["hflip"] is False and not paper["eval"]["tta_flip"]
+    assert improved["train"]["label_smoothing"] > 0 and improved["train"]["optimizer"] == "adamw"
+    assert improved["eval"]["tta_flip"] and improved["augment"]["hflip"]

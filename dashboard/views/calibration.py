@@ -1,0 +1,33 @@
+"""Calibration: ECE / NLL / Brier before and after temperature scaling, and reliability diagrams."""
+
+import streamlit as st
+
+from dashboard import charts, state, tables
+
+results = state.current_results()
+st.title("Calibration")
+state.show_problems(results)
+
+if state.require_finished(results):
+    frame = tables.calibration_frame(results.finished)
+    lower = ["ECE before", "ECE after", "NLL before", "NLL after", "Brier before", "Brier after"]
+    for dataset, part in frame.groupby("dataset", sort=True):
+        st.subheader(dataset)
+        st.dataframe(tables.style(part.drop(columns=["dataset"]), [], lower), placeholder=tables.NO_VALUE,
+                     key=f"calibration_{dataset}")
+    st.caption("Temperature scaling divides the logits by one scalar T fit by NLL on the calibration split "
+               "(FER2013: PublicTest), so accuracy is unchanged; *before*: softmax of the raw logits. "
+               "ECE: top-label, 15 equal-width confidence bins, on the test split. Lower is better.")
+
+    ids = list(frame.index)
+    fused = [r.id for r in results.finished if r.modality == "fusion"]
+    default = (fused + [i for i in ids if i not in fused])[:4]
+    st.subheader("Reliability diagrams")
+    chosen = st.multiselect("Runs", ids, default=default, key="calibration_runs")
+    columns = st.columns(2)
+    for i, rid in enumerate(chosen):
+        run = results.get(rid)
+        columns[i % 2].altair_chart(charts.reliability_diagram(run.metrics, f"{rid} ({run.metrics['split']})"))
+    if chosen:
+        st.caption("Points: mean confidence vs accuracy per confidence bin (size: samples in the bin); "
+                   "the dashed diagonal is perfect calibration.")

@@ -1,0 +1,145 @@
+"""Fixture results trees for the dashboard tests, written with the project's own artifact/metrics code.
+
+Branch logits are simulated (label signal + noise, deliberately over-confident), the temperature is fit
+on the calibration split with ``fer_core.calibration``, and every number the dashboard shows comes from
+``fer_core.report.build_metrics`` / ``fer_core.metrics`` on those predictions, never typed in here.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fer_core import atomic
+from fer_core.artifact import Predictions, artifact_path
+from fer_core.calibration import calibrated_probs, fit_temperature
+from fer_core.labels import FER7
+from fer_core.report import build_metrics
+from fer_face.models import get_backbone
+
+RAVDESS8 = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+N_PER_SPLIT = 280
+
+
+def _logits(rng: np.random.Generator, labels: np.ndarray, c: int, signal: float, overconfidence: float = 2.5):
+    z = rng.normal(0, 1, (len(labels), c))
+    z[np.arange(len(labels)), labels] += signal
+    return z * overconfidence
+
+
+def _split_data(rng, split: str, c: int, n: int = N_PER_SPLIT):
+    labels = rng.integers(0, c, n)
+    ids = np.array([f"{split}_{i:05d}.jpg" for i in range(n)])
+    return ids, labels
+
+
+def _history(epochs: int, final_train: float, final_val: float, seed: int) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for e in range(1, epochs + 1):
+        frac = 1 - np.exp(-3 * e / epochs)
+        out.append({
+            "epoch": e, "train_loss": float(1.9 - 1.4 * frac + rng.normal(0, 0.01)),
+            "train_acc": float(0.25 + (final_train - 0.25) * frac), "val_loss": float(1.85 - 0.8 * frac),
+            "val_acc": float(0.22 + (final_val - 0.22) * frac), "lr": 1e-3 * (1 - e / (epochs + 1)),
+            "epoch_time_s": 60.0 + e, "train_images_per_s": 400.0 + e,
+        })
+    return out
+
+
+def write_branch(run_dir: Path, *, branch: str, modality: str, dataset: str, label_space, splits, seed: int,
+                 signal: float, extra: dict | None = None, history: list | None = None) -> dict[str, Any]:
+    """A finished branch run: predictions for (calibration, test) splits, metrics.json, history/config."""
+    rng = np.random.default_rng(seed)
+    cal_split, test_split = splits
+    c = len(label_space)
+    data = {s: _split_data(np.random.default_rng(zlib.crc32(s.encode()) + c), s, c) for s in splits}
+    logits = {s: _logits(rng, data[s][1], c, signal) for s in splits}
+    temperature = fit_temperature(logits[cal_split], data[cal_split][1])
+    arts = {}
+    for s in splits:
+        arts[s] = Predictions(
+            ids=data[s][0], labels=data[s][1], logits=logits[s], probs=calibrated_probs(logits[s], temperature),
+            label_space=label_space, branch=branch, modality=modality, dataset=dataset, split=s,
+            temperature=temperature, calibration_split=cal_split, fit_splits=["Training", cal_split],
+            command=f"fer fixture {branch}",
+        )
+        arts[s].save(artifact_path(run_dir, s))
+    more = dict(extra or {})
+    more.setdefault("val_accuracy", build_metrics(arts[cal_split])["accuracy"])
+    m = build_metrics(arts[test_split], extra=more)
+    atomic.write_json(run_dir / "metrics.json", m)
+    atomic.write_json(run_dir / "config.json", {"command": f"fer fixture {branch}", "seed": seed})
+    if history is not None:
+        atomic.write_json(run_dir / "history.json", history)
+    return m
+
+
+def write_face(run_dir: Path, backbone: str, recipe: str, seed: int, signal: float, train_acc: float) -> dict[str, Any]:
+    spec = get_backbone(backbone)
+    hist = _history(6, train_acc, 0.6, seed)
+    return write_branch(
+        run_dir, branch=f"face/{backbone}", modality="face", dataset="fer2013", label_space=FER7,
+        splits=("PublicTest", "PrivateTest"), seed=seed, signal=signal, history=hist,
+        extra={"backbone": backbone, "recipe": recipe, "synthetic": False, "train_accuracy": hist[-1]["train_acc"],
+               "train_accuracy_clean": hist[-1]["train_acc"] + 0.02, "best_epoch": 5, "epochs": len(hist),
+               "paper": {"train_accuracy": spec.paper_train_acc, "test_accuracy": spec.paper_test_acc}},
+    )
+
+
+def write_ensemble(run_dir: Path, branch_dirs: dict[str, Path]) -> dict[str, Any]:
+    """The real ``fer ensemble`` code: a log-pool fusion, its ablation and LAC conformal sets."""
+    from ensemble.ablate import run_ablate
+    from ensemble.conformal import run_conformal
+    from ensemble.fuse import FuseOptions, run_fuse
+
+    dirs = list(branch_dirs.values())
+    m = run_fuse(dirs, method="logpool", out=run_dir, options=FuseOptions(), command="fer ensemble fuse (fixture)",
+                 name="fusion/logpool", quiet=True)
+    run_ablate(dirs, methods=["logpool"], out=run_dir, options=FuseOptions(), command="fer ensemble ablate (fixture)",
+               progress=False, quiet=True)
+    run_conformal(run_dir, coverage=0.9, method="lac", command="fer ensemble conformal (fixture)", quiet=True)
+    return m
+
+
+def build_results(root: Path, *, corrupt: bool = True, in_progress: bool = True) -> dict[str, dict[str, Any]]:
+    """A results tree like the committed one; returns the metrics.json dicts by run id."""
+    out: dict[str, dict[str, Any]] = {}
+    faces = {"mobilenetv2_100": ("paper", 11, 1.3, 0.93), "efficientnet_b0": ("improved", 12, 1.6, 0.86)}
+    branch_dirs = {}
+    for backbone, (recipe, seed, signal, train_acc) in faces.items():
+        d = root / "fer2013" / backbone
+        out[f"fer2013/{backbone}"] = write_face(d, backbone, recipe, seed, signal, train_acc)
+        branch_dirs[f"face/{backbone}"] = d
+    lm = root / "fer2013" / "landmarks"
+    out["fer2013/landmarks"] = write_branch(
+        lm, branch="landmarks", modality="landmarks", dataset="fer2013", label_space=FER7,
+        splits=("PublicTest", "PrivateTest"), seed=13, signal=0.8)
+    branch_dirs["landmarks"] = lm
+    out["fer2013/ensemble"] = write_ensemble(root / "fer2013" / "ensemble", branch_dirs)
+    out["ravdess/audio"] = write_branch(
+        root / "ravdess" / "audio", branch="audio", modality="audio", dataset="ravdess", label_space=RAVDESS8,
+        splits=("validation", "test"), seed=14, signal=1.0, history=_history(4, 0.8, 0.5, 14))
+    if corrupt:
+        bad = root / "fer2013" / "broken"
+        bad.mkdir(parents=True)
+        (bad / "metrics.json").write_text('{"split": "PrivateTest", "n": 10, "accu')  # a half-written file
+    if in_progress:
+        d = root / "fer2013" / "efficientnet_b2"
+        atomic.write_json(d / "config.json", {"command": "fer face train --backbone efficientnet_b2"})
+        atomic.write_json(d / "history.json", _history(2, 0.5, 0.4, 15))
+    return out
+
+
+_SHARED: dict[str, tuple[Path, dict[str, dict[str, Any]]]] = {}
+
+
+def shared_results(tmp_path_factory) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """One read-only fixture tree per test session (tests that modify results copy it first)."""
+    if "tree" not in _SHARED:
+        root = tmp_path_factory.mktemp("dashboard-results")
+        _SHARED["tree"] = (root, build_results(root))
+    return _SHARED["tree"]

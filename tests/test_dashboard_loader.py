@@ -1,0 +1,261 @@
+"""Dashboard data layer: run discovery, tolerant loading, tables, upload guards and the CLI (no Streamlit run)."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dashboard import loader, tables, uploads
+from fer_core.artifact import load_run
+from fer_core.report import build_metrics
+from fer_face.models import get_backbone
+from tests.dashboard_fixtures import shared_results
+
+FACE_RUNS = ("fer2013/mobilenetv2_100", "fer2013/efficientnet_b0")
+
+
+@pytest.fixture(scope="module")
+def results_tree(tmp_path_factory):
+    return shared_results(tmp_path_factory)
+
+
+# ------------------------------------------------------------------------------------------ loader
+def test_discovers_finished_in_progress_and_corrupt_runs(results_tree):
+    root, expected = results_tree
+    res = loader.load_results(root)
+    assert res.exists
+    assert sorted(r.id for r in res.finished) == sorted(expected)
+    assert [r.id for r in res.in_progress] == ["fer2013/efficientnet_b2"]
+    assert len(res.problems) == 1 and res.problems[0].startswith("fer2013/broken: metrics.json is not valid JSON")
+    assert [r.id for r in res.ensembles] == ["fer2013/ensemble"]
+    assert [r.id for r in res.with_conformal] == ["fer2013/ensemble"]
+    ens = res.get("fer2013/ensemble")
+    assert ens.modality == "fusion" and len(ens.ablation) == 7 and ens.tables_meta["ablation"]["eval_split"] == "PrivateTest"
+    face = res.get("fer2013/mobilenetv2_100")
+    assert (face.backbone, face.recipe, face.dataset) == ("mobilenetv2_100", "paper", "fer2013")
+    assert face.prediction_splits == ("PrivateTest", "PublicTest")
+    assert [e["epoch"] for e in face.history] == list(range(1, 7))
+
+
+def test_missing_and_empty_roots(tmp_path):
+    missing = loader.load_results(tmp_path / "nope")
+    assert not missing.exists and missing.runs == [] and missing.problems == []
+    empty = loader.load_results(tmp_path)
+    assert empty.exists and empty.runs == []
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("", "is empty"),
+    ('{"split": "PrivateTest", "n": 3, "accu', "not valid JSON"),
+    ("[1, 2]", "not a JSON object"),
+    ('{"split": "PrivateTest"}', "lacks n, accuracy"),
+    ('{"split": "t", "n": 3, "accuracy": NaN, "macro_f1": 0.5, "nll": 1, "ece": 0.1, "ece_uncalibrated": null, '
+     '"temperature": 1, "command": ""}', "'accuracy' is nan"),
+    ('{"split": "t", "n": 3, "accuracy": 1.5, "macro_f1": 0.5, "nll": 1, "ece": 0.1, "ece_uncalibrated": null, '
+     '"temperature": 1, "command": ""}', "outside 0..1"),
+    ('{"split": "t", "n": 0, "accuracy": 0.5, "macro_f1": 0.5, "nll": 1, "ece": 0.1, "ece_uncalibrated": null, '
+     '"temperature": 1, "command": ""}', "'n' is 0"),
+])
+def test_bad_metrics_file_is_skipped_with_a_reason(tmp_path, content, reason):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.json").write_text(content)
+    res = loader.load_results(tmp_path)
+    assert res.runs == []
+    assert len(res.problems) == 1 and reason in res.problems[0] and res.problems[0].startswith("run: ")
+
+
+def test_bad_side_files_only_hide_their_view(results_tree, tmp_path):
+    src, _ = results_tree
+    run = tmp_path / "face"
+    run.mkdir()
+    (run / "metrics.json").write_text((src / "fer2013/mobilenetv2_100/metrics.json").read_text())
+    (run / "history.json").write_text('{"epoch": 1}')
+    (run / "ablation.json").write_text('{"rows": 3}')
+    res = loader.load_results(tmp_path)
+    assert [r.id for r in res.finished] == ["face"] and res.runs[0].history is None and res.runs[0].ablation is None
+    assert any("history.json is not a list" in p for p in res.problems)
+    assert any("ablation.json is not a list of rows" in p for p in res.problems)
+
+
+def test_table_rows_accepts_both_layouts():
+    rows = [{"name": "a", "accuracy": 0.5}]
+    assert loader.table_rows("t", rows) == (rows, {}, None)
+    assert loader.table_rows("t", {"rows": rows, "command": "x"}) == (rows, {"command": "x"}, None)
+    assert loader.table_rows("t", {"nope": 1})[2] == "t is not a list of rows"
+
+
+def test_fingerprint_changes_when_a_result_is_rewritten(results_tree, tmp_path):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    before = loader.fingerprint(tmp_path)
+    (run / "metrics.json").write_text("{}")
+    assert loader.fingerprint(tmp_path) != before
+
+
+def test_split_metrics_match_build_metrics(results_tree):
+    root, _ = results_tree
+    run = root / "fer2013/efficientnet_b0"
+    assert loader.split_metrics(run, "PublicTest") == build_metrics(load_run(run, "PublicTest"))
+    from fer_core.errors import ArtifactError
+
+    with pytest.raises(ArtifactError, match="no predictions for split 'Training'"):
+        loader.split_metrics(run, "Training")
+
+
+# ------------------------------------------------------------------------------------------ tables
+def test_overview_frame_holds_metrics_and_paper_table_1(results_tree):
+    root, expected = results_tree
+    frame = tables.overview_frame(loader.load_results(root).finished)
+    assert sorted(frame.index) == sorted(expected)
+    for rid, m in expected.items():
+        row = frame.loc[rid]
+        assert row[tables.TEST_ACC] == m["accuracy"] and row[tables.MACRO_F1] == m["macro_f1"]
+        assert row[tables.NLL] == m["nll"] and row[tables.ECE] == m["ece"]
+        assert row[tables.ECE_UNCAL] == m["ece_uncalibrated"] and row["n"] == m["n"]
+    for rid in FACE_RUNS:
+        spec = get_backbone(rid.split("/")[1])
+        assert frame.loc[rid, tables.PAPER_TEST] == spec.paper_test_acc
+        assert frame.loc[rid, tables.PAPER_TRAIN] == spec.paper_train_acc
+        assert frame.loc[rid, tables.TRAIN_ACC] == expected[rid]["train_accuracy_clean"]
+    assert np.isnan(frame.loc["fer2013/ensemble", tables.PAPER_TEST])
+    assert list(frame.loc[frame["dataset"] == "fer2013", "modality"]) == ["face", "face", "landmarks", "fusion"]
+
+
+def test_best_index_directions_ties_and_nan():
+    import pandas as pd
+
+    df = pd.DataFrame({"acc": [0.5, 0.7, 0.7], "nll": [1.0, 0.9, np.nan], "empty": [np.nan] * 3}, index=list("abc"))
+    best = tables.best_index(df, ["acc", "empty"], ["nll"])
+    assert best == {"acc": ["b", "c"], "nll": ["b"]}
+
+
+def test_normalised_confusion_rows_are_recall(results_tree):
+    root, expected = results_tree
+    m = expected["fer2013/landmarks"]
+    by_true = tables.normalised_confusion(m, "true")
+    np.testing.assert_allclose(by_true.sum(axis=1), 1.0)
+    np.testing.assert_allclose(np.diag(by_true), [m["per_class"][c]["recall"] for c in m["label_space"]])
+    by_pred = tables.normalised_confusion(m, "predicted")
+    np.testing.assert_allclose(np.diag(by_pred), [m["per_class"][c]["precision"] for c in m["label_space"]])
+    with pytest.raises(ValueError, match="does not match"):
+        tables.normalised_confusion({**m, "confusion_matrix": [[1, 2], [3, 4]]})
+
+
+def test_ablation_and_weights_tables(results_tree):
+    root, _ = results_tree
+    ens = loader.load_results(root).get("fer2013/ensemble")
+    ab = tables.ablation_frame(ens.ablation)
+    assert len(ab) == 7 and ab["accuracy"].is_monotonic_decreasing
+    assert ab["accuracy"].iloc[0] == max(r["accuracy"] for r in ens.ablation)
+    w = tables.fusion_weights_frame(ens.fusion)
+    assert list(w.index) == [b["name"] for b in ens.fusion["branches"]]
+    assert list(w["weight"]) == [ens.fusion["weights"][n] for n in w.index]
+
+
+# ------------------------------------------------------------------------------------------ uploads
+def _png(size=(32, 24), mode="RGB") -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, size, 128).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height pixels (a decompression bomb's signature)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+def test_open_image_accepts_photos_and_converts_to_rgb():
+    im = uploads.open_image(_png(mode="L"))
+    assert im.mode == "RGB" and im.size == (32, 24)
+
+
+@pytest.mark.parametrize("data, match", [
+    (b"", "empty"),
+    (b"not an image at all", "not a readable"),
+    (_png_claiming(100_000, 100_000), "too many pixels|megapixels"),
+    (_png_claiming(8_000, 6_000), "8000x6000 pixels; the limit is 40 megapixels"),
+    (b"GIF89a" + b"\0" * 64, "not a readable"),
+])
+def test_open_image_refuses_bad_uploads(data, match):
+    with pytest.raises(uploads.UploadError, match=match):
+        uploads.open_image(data)
+
+
+def test_open_image_refuses_oversized_files():
+    with pytest.raises(uploads.UploadError, match="the limit is 10 MB"):
+        uploads.open_image(b"\0" * (uploads.MAX_IMAGE_MB * 2**20 + 1))
+
+
+def _wav(seconds: float, sr: int = 8000) -> bytes:
+    import soundfile
+
+    buf = io.BytesIO()
+    soundfile.write(buf, np.zeros(int(seconds * sr), np.float32), sr, format="WAV")
+    return buf.getvalue()
+
+
+def test_audio_file_lives_in_a_temp_dir_and_is_removed():
+    with uploads.audio_file(_wav(1.0), "../../etc/evil name.WAV") as path:
+        assert path.name == "clip.wav" and path.is_file() and path.parent.name.startswith("fer-dashboard-")
+    assert not path.exists() and not path.parent.exists()
+
+
+@pytest.mark.parametrize("name, data, match", [
+    ("clip.mp3", b"ID3", "not an accepted audio type"),
+    ("clip.pkl", b"\x80\x04", "not an accepted audio type"),
+    ("clip.wav", b"RIFF....garbage", "not a readable WAV"),
+    ("clip.wav", None, "the limit is 60 s"),
+])
+def test_audio_file_refuses_bad_clips(name, data, match):
+    data = _wav(61.0) if data is None else data
+    with pytest.raises(uploads.UploadError, match=match):
+        with uploads.audio_file(data, name):
+            pass
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def test_cli_builds_the_streamlit_command(tmp_path):
+    from dashboard import cli
+    from fer_core.cli import build_parser
+
+    args = build_parser().parse_args(["dashboard", "--results", str(tmp_path), "--port", "8765", "--no-browser"])
+    cmd = cli.streamlit_command(args)
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and Path(cmd[4]) == Path(cli.__file__).with_name("app.py")
+    assert cmd[cmd.index("--server.port") + 1] == "8765" and cmd[cmd.index("--server.headless") + 1] == "true"
+    assert cmd[-3:] == ["--", "--results", str(tmp_path.resolve())]
+
+
+def test_cli_refuses_a_busy_port(tmp_path):
+    from dashboard import cli
+    from fer_core.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert not cli.port_free("localhost", port)
+        assert main(["dashboard", "--results", str(tmp_path), "--port", str(port)]) == 2
+
+
+def test_default_results_root_reads_streamlit_script_args(monkeypatch):
+    from dashboard.state import default_results_root
+
+    monkeypatch.delenv("FER_RESULTS", raising=False)
+    assert default_results_root(["--results", "runs"]) == "runs"
+    assert default_results_root(["-q", "tests"]) == "results"
+    monkeypatch.setenv("FER_RESULTS", "elsewhere")
+    assert default_results_root([]) == "elsewhere"
+    assert json.loads(json.dumps(default_results_root(["--results=x"]))) == "x"

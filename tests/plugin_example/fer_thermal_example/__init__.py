@@ -1,0 +1,1 @@
+"""Example fer-fusion branch plug-in: a simulated thermal-camera emotion classifier."""

@@ -25,7 +25,6 @@ from fer_core.errors import DataError
 # and huge ones downscaled (detection time grows with the pixel count), then boxes are mapped back.
 DETECT_MIN_SIDE = 192
 DETECT_MAX_SIDE = 1280
-MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 _detector = None
 _detector_lock = threading.Lock()

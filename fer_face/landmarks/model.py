@@ -1,0 +1,131 @@
+"""A trained landmark classifier: feature standardisation + MLP or linear weights, as one file.
+
+``model.pt`` holds only tensors and JSON-able metadata and is loaded with ``weights_only=True``.
+``LandmarkModel.logits(points)`` goes from raw landmarks (N, 68, 2) to uncalibrated logits (N, C);
+rows whose landmarks are absent (NaN) give NaN logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fer_core import atomic
+from fer_core.errors import UserError
+from fer_face.landmarks.features import geometric_features
+from fer_face.landmarks.geometry import mirror
+
+MODEL_FILE = "model.pt"
+FORMAT = "fer-landmark-model"
+
+
+def features_with_mirror(points: np.ndarray, groups: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Features of the faces and of their mirror images, float32 (N, D) each."""
+    points = np.asarray(points, np.float64)
+    return (geometric_features(points, groups).astype(np.float32),
+            geometric_features(mirror(points), groups).astype(np.float32))
+
+
+@dataclass
+class LandmarkModel:
+    kind: str  # "mlp" | "logreg"
+    feature_groups: tuple[str, ...]
+    mean: np.ndarray  # (D,) feature standardisation, fit on Training
+    std: np.ndarray
+    label_space: tuple[str, ...]
+    tta_mirror: bool = True
+    mlp_config: dict[str, Any] = field(default_factory=dict)
+    net: torch.nn.Module | None = None  # kind == "mlp"
+    weight: np.ndarray | None = None  # kind == "logreg": (C, D)
+    bias: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def fit_standardiser(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ok = np.isfinite(features).all(1)
+        if not ok.any():
+            raise UserError("no sample has usable landmarks: cannot fit the feature standardisation")
+        mean = features[ok].mean(0)
+        std = features[ok].std(0)
+        std[std < 1e-8] = 1.0
+        return mean.astype(np.float32), std.astype(np.float32)
+
+    def standardise(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.std).astype(np.float32)
+
+    def logits_of_standardised(self, x: np.ndarray) -> np.ndarray:
+        out = np.full((len(x), len(self.label_space)), np.nan)
+        ok = np.isfinite(x).all(1)
+        if not ok.any():
+            return out
+        if self.kind == "mlp":
+            from fer_face.landmarks.mlp import mlp_logits
+
+            out[ok] = mlp_logits(self.net, x[ok])
+        else:
+            from fer_face.landmarks.logreg import linear_logits
+
+            out[ok] = linear_logits(self.weight, self.bias, x[ok])
+        return out
+
+    def logits(self, points: np.ndarray) -> np.ndarray:
+        """Raw landmarks (N, 68, 2) or (68, 2) -> logits (N, C), mirror-averaged when ``tta_mirror``."""
+        points = np.asarray(points, np.float64)
+        if points.ndim == 2:
+            points = points[None]
+        f, fm = features_with_mirror(points, self.feature_groups)
+        z = self.logits_of_standardised(self.standardise(f))
+        if self.tta_mirror:
+            z = (z + self.logits_of_standardised(self.standardise(fm))) / 2
+        return z
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        obj: dict[str, Any] = {
+            "format": FORMAT,
+            "kind": self.kind,
+            "mean": torch.from_numpy(np.asarray(self.mean, np.float32)),
+            "std": torch.from_numpy(np.asarray(self.std, np.float32)),
+            "meta": {"feature_groups": list(self.feature_groups), "label_space": list(self.label_space),
+                     "tta_mirror": self.tta_mirror, "mlp_config": self.mlp_config, **self.meta},
+        }
+        if self.kind == "mlp":
+            obj["state"] = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        else:
+            obj["weight"] = torch.from_numpy(np.asarray(self.weight, np.float32))
+            obj["bias"] = torch.from_numpy(np.asarray(self.bias, np.float32))
+        atomic.torch_save(obj, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LandmarkModel":
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"{path}: landmark model not found (a run directory holds {MODEL_FILE})")
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # unpickling refused, truncated file, not a torch file
+            raise UserError(f"{path}: not a loadable landmark model ({e.__class__.__name__}: {str(e)[:100]})") from None
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+            raise UserError(f"{path}: not a landmark model file (missing format {FORMAT!r})")
+        meta = dict(obj["meta"])
+        groups = tuple(meta.pop("feature_groups"))
+        label_space = tuple(meta.pop("label_space"))
+        tta = bool(meta.pop("tta_mirror"))
+        mlp_cfg = dict(meta.pop("mlp_config"))
+        model = cls(kind=obj["kind"], feature_groups=groups, mean=obj["mean"].numpy(), std=obj["std"].numpy(),
+                    label_space=label_space, tta_mirror=tta, mlp_config=mlp_cfg, meta=meta)
+        if model.kind == "mlp":
+            from fer_face.landmarks.mlp import build_mlp
+
+            net = build_mlp(mlp_cfg, len(model.mean), len(label_space))
+            net.load_state_dict(obj["state"])
+            model.net = net.eval()
+        elif model.kind == "logreg":
+            model.weight, model.bias = obj["weight"].double().numpy(), obj["bias"].double().numpy()
+        else:
+            raise UserError(f"{path}: unknown landmark model kind {model.kind!r}")
+        return model

@@ -1,0 +1,92 @@
+"""The project's face detector and safe image loading (fer_face.faces)."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fer_core.errors import DataError
+from fer_face.faces import FaceBox, crop_face, detect_faces, largest_face, load_image, to_gray
+
+
+def test_load_image_roundtrip_and_modes(tmp_path):
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    rgb[..., 0] = 200
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    im = load_image(tmp_path / "a.png")
+    assert im.size == (30, 20)
+    g = to_gray(im)
+    assert g.shape == (20, 30) and g.dtype == np.uint8 and int(g[0, 0]) == round(0.299 * 200)
+    rgba = Image.new("RGBA", (4, 4), (0, 0, 0, 0))  # fully transparent -> white background
+    assert (to_gray(rgba) == 255).all()
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40])
+def test_corrupt_image_is_one_line_data_error_naming_the_file(tmp_path, content):
+    p = tmp_path / "broken.jpg"
+    p.write_bytes(content)
+    with pytest.raises(DataError) as e:
+        load_image(p)
+    msg = str(e.value)
+    assert "broken.jpg" in msg and "\n" not in msg
+
+
+def test_truncated_jpeg_is_refused(tmp_path):
+    p = tmp_path / "cut.jpg"
+    Image.fromarray((np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)).save(p, quality=95)
+    p.write_bytes(p.read_bytes()[:300])
+    with pytest.raises(DataError, match="cut.jpg"):
+        load_image(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        load_image(tmp_path / "nope.png")
+
+
+def test_decompression_bomb_guard(tmp_path, monkeypatch):
+    p = tmp_path / "big.png"
+    Image.new("L", (200, 200)).save(p)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 40,000 px > 1,000 (the warning level) -> refused
+    with pytest.raises(DataError, match="too large"):
+        load_image(p)
+
+
+def test_to_gray_accepts_arrays_and_rejects_bad_shapes():
+    assert to_gray(np.full((5, 6), 0.5)).max() == 128  # float in [0, 1]
+    assert to_gray(np.full((5, 6), 300.0)).max() == 255
+    assert to_gray(np.zeros((5, 6, 1), np.uint8)).shape == (5, 6)
+    assert to_gray(np.zeros((5, 6, 4), np.uint8)).shape == (5, 6)
+    with pytest.raises(DataError, match="shape"):
+        to_gray(np.zeros((5, 6, 2)))
+    with pytest.raises(DataError, match="shape"):
+        to_gray(np.zeros((0, 6)))
+    with pytest.raises(DataError, match="NaN"):
+        to_gray(np.full((3, 3), np.nan))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 300), (48, 48), (200, 150)])
+def test_detector_finds_no_face_in_flat_or_noise_images(shape):
+    rng = np.random.default_rng(1)
+    assert detect_faces(np.full(shape, 128, np.uint8)) == []
+    noise = rng.integers(0, 256, shape, dtype=np.uint8)
+    assert largest_face(noise) is None or isinstance(largest_face(noise), FaceBox)
+
+
+def test_crop_face_shape_padding_and_centre():
+    img = np.zeros((100, 100), np.uint8)
+    img[40:60, 40:60] = 255
+    crop = crop_face(img, FaceBox(40, 40, 60, 60), margin=0.0, size=48)
+    assert crop.shape == (48, 48) and crop.dtype == np.uint8
+    assert crop[24, 24] == 255 and crop.mean() > 200
+    # box hanging over the corner: border pixels are repeated, no exception
+    edge = crop_face(img, (-30, -30, 20, 20), margin=0.2, size=32)
+    assert edge.shape == (32, 32)
+    assert crop_face(Image.fromarray(img), (0, 0, 100, 100)).shape == (48, 48)
+    with pytest.raises(ValueError, match="empty"):
+        crop_face(img, (10, 10, 10, 20))
+
+
+def test_facebox_geometry():
+    b = FaceBox(10, 20, 50, 80)
+    assert (b.width, b.height, b.area) == (40, 60, 2400)
+    assert FaceBox(5, 5, 1, 1).area == 0

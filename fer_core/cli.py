@@ -35,14 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Multimodal emotion recognition: train face/landmark/speech branches, calibrate, fuse, inspect.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in SUBCOMMANDS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name and module.startswith(e.name):  # subpackage not built yet in this checkout
-                continue
-            raise
-        mod.register(sub)
+    for module in SUBCOMMANDS.values():
+        importlib.import_module(module).register(sub)
     return parser
 
 

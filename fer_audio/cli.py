@@ -1,0 +1,172 @@
+"""``fer audio``: the speech branch (RAVDESS): data-info, train, evaluate, cv, predict, pairs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+SPLIT_HELP = ("actor-disjoint protocol: by default the fixed split (train actors 1-18, validation 19-20, "
+              "test 21-24); --folds K --fold F selects fold F of K sex-balanced actor folds")
+
+
+def _add_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="RAVDESS speech zip or folder (any of WAV/FLAC, any sample rate; default: "
+                                  "$FER_DATA_ROOT/ravdess-speech-16k.zip), or 'synthetic' for generated tones")
+
+
+def _add_split(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--folds", type=int, metavar="K", help=SPLIT_HELP)
+    p.add_argument("--fold", type=int, metavar="F", help="fold to run (1..K) with --folds")
+
+
+def _add_recipe(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--recipe", default="reference", help="built-in recipe name (reference) or a .toml path")
+    p.add_argument("--model", help="override model.name: cnn-tiny, cnn-small, cnn, cnn-wide or timm:<name>")
+    p.add_argument("--epochs", type=int, help="override train.epochs")
+    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--calm", choices=("keep", "merge"), help="override data.calm: keep 8 classes or merge calm into neutral")
+    p.add_argument("--threads", type=int, help="override train.threads (torch intra-op threads; 0 = torch default)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override any recipe field, e.g. --set train.lr=0.001 (repeatable)")
+
+
+def register(sub) -> None:
+    audio = sub.add_parser("audio", help="speech branch (RAVDESS): train / evaluate / cv / predict / pairs")
+    asub = audio.add_subparsers(dest="audio_command", metavar="ACTION", required=True)
+
+    i = asub.add_parser("data-info", help="clips per split, emotion and actor of a RAVDESS source")
+    _add_data(i)
+    _add_split(i)
+    i.set_defaults(func=run_data_info)
+
+    t = asub.add_parser(
+        "train", help="train a log-mel CNN on RAVDESS speech; writes a run directory",
+        description="Train on the training actors, keep the epoch with the best validation accuracy, fit the "
+                    "temperature on the validation actors and report the test actors. Writes config.json, "
+                    "history.json, best.pt/last.pt, predictions/{validation,test}.json, metrics.json and plots.",
+    )
+    t.add_argument("--out", required=True, type=Path, help="run directory to create")
+    _add_data(t)
+    _add_split(t)
+    _add_recipe(t)
+    t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    t.add_argument("--resume", action="store_true", help="continue a killed run from its last.pt")
+    t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    t.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs of this invocation")
+    t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    t.set_defaults(func=run_train)
+
+    e = asub.add_parser("evaluate", help="re-evaluate a run: calibration, artifacts, metrics.json")
+    e.add_argument("run", type=Path, help="run directory")
+    _add_data(e)
+    e.add_argument("--device", default="auto")
+    e.set_defaults(func=run_evaluate)
+
+    c = asub.add_parser("cv", help="k-fold cross-validation by actor: one run per fold plus a summary",
+                        description="Train one run per actor fold under OUT/fold-F and write OUT/cv.json and "
+                                    "OUT/cv.md with the per-fold and mean test metrics.")
+    c.add_argument("--out", required=True, type=Path)
+    c.add_argument("--folds", type=int, default=6, help="number of actor folds (2..12, default 6)")
+    _add_data(c)
+    _add_recipe(c)
+    c.add_argument("--device", default="auto")
+    c.add_argument("--no-progress", action="store_true")
+    c.set_defaults(func=run_cv)
+
+    p = asub.add_parser("predict", help="calibrated emotion probabilities for audio files",
+                        description="Score WAV/FLAC/OGG/AIFF clips with a trained run. A bad clip is a one-line "
+                                    "error; with --artifact, bad clips are kept in the artifact marked absent.")
+    p.add_argument("files", nargs="+", type=Path, help="audio clips (any sample rate, mono or stereo)")
+    p.add_argument("--run", type=Path, required=True, help="audio run directory (config.json + best.pt + metrics.json)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--artifact", type=Path, metavar="PATH",
+                   help="also write a predictions artifact (split 'predict'); unscorable clips are marked absent")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run_predict)
+
+    q = asub.add_parser(
+        "pairs", help="build per-branch run directories over face+voice pairs for 'fer ensemble fuse'",
+        description="PSEUDO-PAIRS (default): pair every RAVDESS clip of the validation/test actors with a FER2013 "
+                    "face of the same FER7 label (validation <- PublicTest, test <- PrivateTest; fixed seed) and "
+                    "re-key each branch's existing artifact rows by pair id. These are not real recordings of one "
+                    "person; they measure how complementary the branches' errors are. With --manifest (CSV: "
+                    "sample_id, face, audio, label[, split]) the face, landmark and audio predictors run on truly "
+                    "paired files instead. Then: fer ensemble fuse --branch OUT/face --branch OUT/landmarks "
+                    "--branch OUT/audio --fit-split validation --eval-split test.",
+    )
+    q.add_argument("--out", required=True, type=Path, help="folder for one run directory per branch")
+    q.add_argument("--audio-run", type=Path, required=True, help="audio run directory")
+    q.add_argument("--face-run", type=Path, required=True, help="face run directory")
+    q.add_argument("--landmark-run", type=Path, help="landmark run directory (optional)")
+    q.add_argument("--manifest", type=Path, help="CSV of truly paired samples (sample_id, face, audio, label[, split])")
+    q.add_argument("--seed", type=int, default=0, help="pairing seed (pseudo-pairs)")
+    q.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    q.add_argument("--device", default="auto")
+    q.set_defaults(func=run_pairs)
+
+
+def resolve_config(args: argparse.Namespace) -> dict:
+    from fer_audio.config import apply_overrides, load_recipe
+
+    cfg = load_recipe(args.recipe)
+    sets = list(args.set)
+    for flag, key in (("epochs", "train.epochs"), ("seed", "train.seed"), ("threads", "train.threads")):
+        if getattr(args, flag, None) is not None:
+            sets.append(f"{key}={getattr(args, flag)}")
+    if args.model:
+        sets.append(f'model.name="{args.model}"')
+    if args.calm:
+        sets.append(f'data.calm="{args.calm}"')
+    return apply_overrides(cfg, sets)
+
+
+def run_data_info(args: argparse.Namespace) -> int:
+    from fer_audio.data import load_ravdess
+    from fer_audio.report import data_info_table
+    from fer_audio.splits import resolve_split
+
+    ds = load_ravdess(args.data, progress=True)
+    print(data_info_table(ds, resolve_split(args.folds, args.fold)))
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from fer_audio.splits import resolve_split
+    from fer_audio.train import train
+
+    cfg = resolve_config(args)
+    train(cfg, data=args.data, out=args.out, command=args.command_line, split=resolve_split(args.folds, args.fold),
+          resume=args.resume, overwrite=args.overwrite, device=args.device, stop_after=args.stop_after,
+          progress=not args.no_progress)
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from fer_audio.data import load_ravdess
+    from fer_audio.evaluate import evaluate_run, load_run_config
+
+    saved = load_run_config(args.run)
+    ds = load_ravdess(args.data or saved["data"]["source"], sample_rate=saved["config"]["data"]["sample_rate"],
+                      seed=saved["config"]["train"]["seed"])
+    evaluate_run(args.run, ds, command=args.command_line, device=args.device)
+    return 0
+
+
+def run_cv(args: argparse.Namespace) -> int:
+    from fer_audio.crossval import cross_validate
+
+    cross_validate(resolve_config(args), data=args.data, out=args.out, folds=args.folds, command=args.command_line,
+                   device=args.device, progress=not args.no_progress)
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from fer_audio.predict import predict_cli
+
+    return predict_cli(args)
+
+
+def run_pairs(args: argparse.Namespace) -> int:
+    from fer_audio.pairs import pairs_cli
+
+    return pairs_cli(args)

@@ -1,0 +1,58 @@
+"""k-fold cross-validation by actor: one full run per fold, then the mean and spread of the test metrics."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fer_core import atomic
+from fer_audio.splits import kfold_split
+
+KEYS = ("accuracy", "macro_f1", "nll", "ece", "ece_uncalibrated", "val_accuracy")
+
+
+def summarise(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k in KEYS:
+        vals = np.asarray([m[k] for m in per_fold if m.get(k) is not None], float)
+        if len(vals):
+            out[k] = {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0,
+                      "min": float(vals.min()), "max": float(vals.max())}
+    total = sum(m["n"] for m in per_fold)
+    out["pooled_accuracy"] = float(sum(m["accuracy"] * m["n"] for m in per_fold) / total) if total else None
+    return out
+
+
+def cross_validate(cfg: dict[str, Any], *, data: str | None, out: Path, folds: int, command: str, device: str,
+                   progress: bool) -> dict[str, Any]:
+    from fer_audio.train import train
+
+    per_fold = []
+    for f in range(1, folds + 1):
+        split = kfold_split(f, folds)
+        run = out / f"fold-{f}"
+        if (run / "metrics.json").is_file():
+            print(f"fold {f}/{folds}: reusing the finished run in {run}", file=sys.stderr)
+        else:
+            print(f"fold {f}/{folds}: test actors {list(split.test)}", file=sys.stderr)
+            train(cfg, data=data, out=run, command=f"{command}  # fold {f}", split=split,
+                  resume=(run / "last.pt").is_file(), device=device, progress=progress)
+        m = json.loads((run / "metrics.json").read_text())
+        per_fold.append({"fold": f, "test_actors": list(split.test), "n": m["n"],
+                         **{k: m.get(k) for k in KEYS}})
+    summary = {"command": command, "folds": folds, "per_fold": per_fold, "summary": summarise(per_fold)}
+    atomic.write_json(out / "cv.json", summary)
+    s = summary["summary"]
+    lines = [f"# {folds}-fold cross-validation by actor", "", f"Command: `{command}`", "",
+             "| fold | test actors | n | accuracy | macro-F1 | ECE |", "|---|---|---|---|---|---|"]
+    lines += [f"| {m['fold']} | {','.join(map(str, m['test_actors']))} | {m['n']} | {m['accuracy']:.2%} | "
+              f"{m['macro_f1']:.3f} | {m['ece']:.2%} |" for m in per_fold]
+    lines += [f"| mean +- sd | all | {sum(m['n'] for m in per_fold)} | {s['accuracy']['mean']:.2%} +- "
+              f"{s['accuracy']['std']:.2%} | {s['macro_f1']['mean']:.3f} | {s['ece']['mean']:.2%} |", ""]
+    atomic.write_text(out / "cv.md", "\n".join(lines))
+    print("\n".join(lines), file=sys.stderr)
+    return summary

@@ -1,0 +1,135 @@
+"""Score audio files with a trained run: ``AudioPredictor`` (the dashboard's try-it page) and
+``fer audio predict``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from fer_core.calibration import calibrated_probs
+from fer_core.errors import DataError, UserError
+from fer_core.labels import FER7
+from fer_audio.config import feature_config
+from fer_audio.decode import decode_clip
+
+
+class AudioPredictor:
+    """A trained audio run, ready to score clips.
+
+    ``predict_file(path)`` returns ``{"probs": [...], "label_space": [...], "label", "confidence",
+    "probs_fer7", "fer7", "present": True, "file"}``; probabilities are temperature-calibrated.
+    """
+
+    def __init__(self, run_dir: str | Path, device: str = "cpu"):
+        from fer_audio.evaluate import load_run_config, load_run_model
+        from fer_audio.train import pick_device
+
+        self.run_dir = Path(run_dir)
+        self.device = pick_device(device)
+        saved = load_run_config(self.run_dir)
+        cfg = saved["config"]
+        which = cfg["eval"]["checkpoint"] if (self.run_dir / f"{cfg['eval']['checkpoint']}.pt").is_file() else "best"
+        self.model, saved = load_run_model(self.run_dir, self.device, which)
+        metrics_path = self.run_dir / "metrics.json"
+        if not metrics_path.is_file():
+            raise UserError(f"{self.run_dir}: run is not evaluated (no metrics.json); run fer audio evaluate {self.run_dir}")
+        self.temperature = float(json.loads(metrics_path.read_text())["temperature"])
+        self.cfg = cfg
+        self.features = feature_config(cfg)
+        self.label_space = tuple(saved["label_space"])
+        self.branch = f"audio/{cfg['model']['name']}"
+
+    @property
+    def sample_rate(self) -> int:
+        return self.features.sample_rate
+
+    def logits_for_waves(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        from fer_audio.features import extract
+        from fer_audio.inference import predict_logits
+
+        feats, counts = extract(list(waves), self.features, device=self.device)
+        return predict_logits(self.model, feats, counts, frames=self.features.frames, crops=self.cfg["eval"]["crops"],
+                              batch_size=self.cfg["eval"]["batch_size"], device=self.device)
+
+    def _row(self, logits: np.ndarray, name: str) -> dict[str, Any]:
+        from fer_audio.evaluate import to_fer7_probs
+
+        probs = calibrated_probs(logits[None, :], self.temperature)[0]
+        k = int(probs.argmax())
+        return {
+            "file": name, "present": True, "label_space": list(self.label_space), "probs": probs.tolist(),
+            "logits": logits.tolist(), "label": self.label_space[k], "confidence": float(probs[k]),
+            "fer7": list(FER7), "probs_fer7": to_fer7_probs(probs[None, :], self.label_space)[0].tolist(),
+            "temperature": self.temperature,
+        }
+
+    def predict_waveform(self, wave: np.ndarray, name: str = "<waveform>") -> dict[str, Any]:
+        """A mono float waveform at ``self.sample_rate`` (already checked)."""
+        return self._row(self.logits_for_waves([wave])[0], name)
+
+    def predict_file(self, path: str | Path, strict: bool = True) -> dict[str, Any]:
+        """Calibrated probabilities of one clip; a bad clip raises DataError, or with ``strict=False``
+        returns ``{"present": False, "error": ...}``."""
+        return self.predict_files([path], strict=strict)[0]
+
+    def predict_files(self, paths: Sequence[str | Path], strict: bool = True) -> list[dict[str, Any]]:
+        waves, rows = [], []
+        for p in paths:
+            try:
+                waves.append(decode_clip(p, self.sample_rate))
+                rows.append(None)
+            except DataError as e:
+                if strict:
+                    raise
+                rows.append({"file": str(p), "present": False, "error": str(e), "label_space": list(self.label_space)})
+        if waves:
+            logits = iter(self.logits_for_waves(waves))
+            rows = [r if r is not None else self._row(next(logits), str(p)) for r, p in zip(rows, paths)]
+        return rows
+
+
+def _table(rows: list[dict[str, Any]], label_space: Sequence[str]) -> str:
+    head = f"{'file':40s} {'label':>10s} {'conf':>6s}  " + " ".join(f"{n[:8]:>8s}" for n in label_space)
+    lines = [head]
+    for r in rows:
+        name = r["file"] if len(r["file"]) <= 40 else "..." + r["file"][-37:]
+        if not r["present"]:
+            lines.append(f"{name:40s} {'absent':>10s}  ({r['error']})")
+        else:
+            lines.append(f"{name:40s} {r['label']:>10s} {r['confidence']:6.1%}  "
+                         + " ".join(f"{p:8.3f}" for p in r["probs"]))
+    return "\n".join(lines)
+
+
+def predict_cli(args) -> int:
+    from fer_core.artifact import Predictions
+
+    predictor = AudioPredictor(args.run, device=args.device)
+    batch = args.artifact is not None
+    rows = predictor.predict_files(args.files, strict=not batch)  # without --artifact: first bad clip -> error
+    for r in rows:
+        if not r["present"]:
+            print(f"warning: {r['error']} (marked absent)", file=sys.stderr)
+    if batch:
+        present = np.asarray([r["present"] for r in rows])
+        c = len(predictor.label_space)
+        nan = [np.nan] * c
+        Predictions(
+            ids=[r["file"] for r in rows], labels=np.full(len(rows), -1), present=present,
+            probs=[r["probs"] if r["present"] else nan for r in rows],
+            logits=[r["logits"] if r["present"] else nan for r in rows], label_space=predictor.label_space,
+            branch=predictor.branch, modality="audio", dataset="files", split="predict",
+            temperature=predictor.temperature, calibration_split="validation", fit_splits=["train", "validation"],
+            command=args.command_line, extra={"run": str(args.run)},
+        ).save(args.artifact)
+        print(f"wrote {args.artifact} ({int(present.sum())} scored, {int((~present).sum())} absent)", file=sys.stderr)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(_table(rows, predictor.label_space))
+    return 0

@@ -1,0 +1,153 @@
+"""A tiny end-to-end run on synthetic tones: training, run directory, artifacts, resume, predictor, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from fer_core.artifact import load as load_artifact
+from fer_core.artifact import load_run
+from fer_core.errors import UserError
+from fer_audio.config import apply_overrides, load_recipe
+from fer_audio.splits import fixed_split
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["model.name=cnn-tiny", "train.epochs=4", "train.batch_size=16", "train.lr=0.01", "train.warmup_epochs=1",
+        "train.mixup_alpha=0.0", "features.frames=48", "features.n_mels=32", "features.hop_ms=16",
+        "augment.max_shift_frames=4", "augment.time_width=6", "augment.freq_width=4", "eval.crops=2"]
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    from fer_audio.synthetic import make_synthetic
+
+    return make_synthetic(seed=0, seconds=0.5, statements=(1,), repetitions=(1, 2))
+
+
+def _train(tiny_data, out: Path, monkeypatch, **kw):
+    from fer_audio import data as data_mod
+    from fer_audio.train import train
+
+    monkeypatch.setattr(data_mod, "load_ravdess", lambda *a, **k: tiny_data)
+    cfg = apply_overrides(load_recipe(), TINY + kw.pop("sets", []))
+    return train(cfg, data="synthetic", out=out, command="fer audio train --test", split=fixed_split(),
+                 progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_data):
+    mp = pytest.MonkeyPatch()
+    try:
+        out = _train(tiny_data, tmp_path_factory.mktemp("audio") / "run", mp)
+    finally:
+        mp.undo()
+    return out
+
+
+def test_run_directory_has_the_face_branch_layout(tiny_run):
+    for name in ("config.json", "history.json", "metrics.json", "best.pt", "last.pt", "curves.png", "reliability.png"):
+        assert (tiny_run / name).is_file(), name
+    m = json.loads((tiny_run / "metrics.json").read_text())
+    for key in ("split", "n", "accuracy", "macro_f1", "nll", "ece", "ece_uncalibrated", "temperature", "command"):
+        assert key in m, key
+    assert m["split"] == "test" and m["n"] == 4 * 30 and m["command"] == "fer audio train --test"
+    assert m["accuracy"] > 0.6, m["accuracy"]  # distinct pitches per emotion: a working model separates them
+    assert m["synthetic"] is True and m["split_protocol"]["test"] == [21, 22, 23, 24]
+    val, test = load_run(tiny_run, "validation"), load_run(tiny_run, "test")
+    assert val.n == 2 * 30 and test.n == 4 * 30 and val.label_space == test.label_space and len(val.label_space) == 8
+    assert test.fit_splits == ["train", "validation"] and test.calibration_split == "validation"
+    test.check_no_leakage()
+    assert val.modality == "audio" and val.branch == "audio/cnn-tiny" and val.dataset == "synthetic"
+    assert not set(val.ids) & set(test.ids)
+    assert {i[-2:] for i in test.ids} == {"21", "22", "23", "24"}
+    ckpt = torch.load(tiny_run / "best.pt", map_location="cpu", weights_only=True)
+    assert ckpt["meta"]["backbone"] == "cnn-tiny" and (tiny_run / "best.pt").stat().st_size < 2_000_000
+
+
+def test_refuses_to_clobber_and_resume_replays_exactly(tmp_path, tiny_data, tiny_run, monkeypatch):
+    with pytest.raises(UserError, match="finished run"):
+        _train(tiny_data, tiny_run, monkeypatch)
+    out = tmp_path / "resumed"
+    _train(tiny_data, out, monkeypatch, stop_after=2)
+    assert not (out / "metrics.json").exists()
+    with pytest.raises(UserError, match="unfinished run"):
+        _train(tiny_data, out, monkeypatch)
+    with pytest.raises(UserError, match="different config"):
+        _train(tiny_data, out, monkeypatch, resume=True, sets=["train.lr=0.02"])
+    _train(tiny_data, out, monkeypatch, resume=True)
+    a = json.loads((tiny_run / "history.json").read_text())
+    b = json.loads((out / "history.json").read_text())
+    assert [h["val_loss"] for h in a] == pytest.approx([h["val_loss"] for h in b], abs=1e-9)
+
+
+def test_predictor_scores_files_at_any_rate_and_marks_bad_ones(tiny_run, tmp_path):
+    from fer_audio.predict import AudioPredictor
+    from fer_audio.synthetic import tone
+
+    x = tone("03-01-05-02-01-01-21", 44100, 0.5, np.random.default_rng(0))
+    good = tmp_path / "angry.wav"
+    sf.write(good, np.stack([x, x], 1), 44100)
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000, np.float32), 16000)
+    pred = AudioPredictor(tiny_run)
+    r = pred.predict_file(good)
+    assert r["present"] and len(r["probs"]) == 8 and abs(sum(r["probs"]) - 1) < 1e-6
+    assert r["label_space"][int(np.argmax(r["probs"]))] == r["label"] and abs(sum(r["probs_fer7"]) - 1) < 1e-6
+    rows = pred.predict_files([good, silent], strict=False)
+    assert rows[0]["present"] and not rows[1]["present"] and "silent" in rows[1]["error"]
+
+
+def _fer(*args, cwd=REPO):
+    return subprocess.run([sys.executable, "-m", "fer_core.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def test_predict_cli_error_line_nothing_written_and_batch_artifact(tiny_run, tmp_path):
+    from fer_audio.synthetic import tone
+
+    good = tmp_path / "a.flac"
+    sf.write(good, tone("03-01-03-01-01-01-22", 16000, 0.5, np.random.default_rng(1)), 16000)
+    short = tmp_path / "short.wav"
+    sf.write(short, np.full(1600, 0.1, np.float32), 16000)
+    art = tmp_path / "out" / "pred.json"
+    r = _fer("audio", "predict", good, short, "--run", tiny_run)
+    assert r.returncode == 2 and r.stderr.startswith("error:") and r.stderr.strip().count("\n") == 0
+    assert "shorter than the 0.3 s" in r.stderr and r.stdout == ""
+    r = _fer("audio", "predict", good, short, "--run", tiny_run, "--artifact", art, "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [row["present"] for row in rows] == [True, False]
+    preds = load_artifact(art)
+    assert preds.present.tolist() == [True, False] and preds.split == "predict"
+    r = _fer("audio", "predict", good, "--run", tmp_path / "no-run")
+    assert r.returncode == 2 and "no config.json" in r.stderr
+
+
+def test_cli_help_and_unknown_model(tmp_path):
+    r = _fer("audio", "train", "--help")
+    assert r.returncode == 0 and "actor" in r.stdout and "--resume" in r.stdout
+    r = _fer("audio", "train", "--data", "synthetic", "--out", tmp_path / "x", "--model", "resnet9000")
+    assert r.returncode == 2 and "unknown audio model" in r.stderr and not (tmp_path / "x").exists()
+
+
+def test_kfold_cross_validation_covers_every_actor_once(tmp_path, tiny_data, monkeypatch):
+    from fer_audio import data as data_mod
+    from fer_audio.crossval import cross_validate
+
+    monkeypatch.setattr(data_mod, "load_ravdess", lambda *a, **k: tiny_data)
+    cfg = apply_overrides(load_recipe(), TINY + ["train.epochs=1"])
+    summary = cross_validate(cfg, data="synthetic", out=tmp_path / "cv", folds=2, command="fer audio cv --test",
+                             device="cpu", progress=False)
+    folds = summary["per_fold"]
+    assert [f["fold"] for f in folds] == [1, 2]
+    assert sorted(a for f in folds for a in f["test_actors"]) == list(range(1, 25))
+    assert sum(f["n"] for f in folds) == len(tiny_data)
+    assert (tmp_path / "cv" / "cv.md").is_file() and "mean" in (tmp_path / "cv" / "cv.md").read_text()
+    assert summary["summary"]["accuracy"]["mean"] == pytest.approx(np.mean([f["accuracy"] for f in folds]))

@@ -8,7 +8,7 @@ from PIL import Image
 
 from fer_core import artifact
 from fer_core.branch import discover_branches
-from fer_core.cli import main
+from fer_core.cli import command_line, main
 from fer_core.labels import FER7
 
 METRIC_KEYS = {"split", "n", "accuracy", "macro_f1", "nll", "ece", "ece_uncalibrated", "temperature", "command"}
@@ -20,7 +20,7 @@ def mlp_run(tmp_path_factory):
     argv = ["landmarks", "train", "--data", "synthetic", "--out", str(out), "--epochs", "4", "--no-progress",
             "--workers", "2", "--set", "mlp.hidden=[32]"]
     assert main(argv) == 0
-    return out, "fer " + " ".join(argv)
+    return out, command_line(argv)
 
 
 def test_train_writes_a_complete_run(mlp_run):
@@ -32,6 +32,8 @@ def test_train_writes_a_complete_run(mlp_run):
     assert metrics["split"] == "PrivateTest" and metrics["command"] == command
     assert metrics["n_missing"] == 0 and metrics["n"] == 210 and metrics["synthetic"] is True
     assert metrics["ece_uncalibrated"] is not None and 0 <= metrics["ece"] <= 1
+    floor = metrics["ece_of_perfect_calibration"]
+    assert 0 <= floor["p05"] <= floor["mean"] <= floor["p95"] < 0.5
     assert metrics["accuracy"] > 1 / 7 + 0.1, "learns the synthetic classes"
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
@@ -131,8 +133,8 @@ def test_predictor_and_overlay(mlp_run, tmp_path, capsys):
     assert main(["landmarks", "overlay", str(src), "--out", str(dst)]) == 0
     with Image.open(dst) as im:
         assert im.format == "PNG" and im.size == (384, 384)
-        colours = set(im.convert("RGB").getdata())
-    assert (255, 90, 220) in colours, "lip points are drawn"
+        rgb = np.asarray(im.convert("RGB"))
+    assert (rgb == (255, 90, 220)).all(-1).any(), "lip points are drawn"
     assert "68 landmarks" in capsys.readouterr().out
 
 
@@ -168,6 +170,20 @@ def test_refuses_to_clobber_a_finished_run(mlp_run, capsys):
     out, _ = mlp_run
     assert main(["landmarks", "train", "--data", "synthetic", "--out", str(out), "--no-progress"]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_ece_of_perfect_calibration_is_the_estimator_noise():
+    from fer_core.metrics import ece
+    from fer_face.landmarks.evaluate import ece_of_perfect_calibration
+
+    certain = np.eye(7)[np.arange(700) % 7]
+    assert ece_of_perfect_calibration(certain)["p95"] == 0.0  # labels drawn from one-hot probs are always right
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(7), size=3000)
+    floor = ece_of_perfect_calibration(probs, draws=50)
+    assert 0.0 < floor["p05"] < floor["mean"] < floor["p95"] < 0.06
+    wrong = (probs.argmax(1) + 1) % 7  # always-wrong labels: far outside the noise band
+    assert ece(probs, wrong) > floor["p95"] * 3
 
 
 def test_corrupt_model_file_is_refused(tmp_path):

@@ -27,7 +27,9 @@ DEFAULTS: dict[str, Any] = {
         "seed": 0,
     },
     "logreg": {
-        "C": [0.01, 0.03, 0.1, 0.3],  # inverse L2 strength; the best on PublicTest is kept
+        # inverse L2 strength; the best on PublicTest is kept. On FER2013, PublicTest accuracy is flat over
+        # 0.01-0.3 (50.4-50.8 %) and lbfgs stops converging within 1,000 iterations from C = 0.1 on.
+        "C": [0.003, 0.01, 0.03],
         "max_iter": 1000,
         "mirror_augment": True,
     },

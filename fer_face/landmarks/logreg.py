@@ -15,9 +15,8 @@ import numpy as np
 
 
 def fit_logreg(cfg: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-               *, x_val_mirror: np.ndarray | None = None, num_classes: int,
-               progress: bool = True) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], float]:
-    """Fit one model per C in ``cfg['C']``; keep the best on validation accuracy.
+               *, x_val_mirror: np.ndarray | None = None, num_classes: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], float]:
+    """Fit one model per C in ``cfg['C']`` (one log line each); keep the best on validation accuracy.
 
     Returns (weight (C, D), bias (C,), history (one row per C), chosen C).
     """
@@ -42,9 +41,8 @@ def fit_logreg(cfg: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_
         row = {"C": float(c), "train_acc": train_acc, "val_acc": val_acc, "converged": converged,
                "n_iter": int(np.max(clf.n_iter_)), "fit_time_s": round(time.perf_counter() - t0, 2)}
         history.append(row)
-        if progress:
-            print(f"logreg C={c:g}: train acc {train_acc:.4f}  val acc {val_acc:.4f}  "
-                  f"({row['fit_time_s']:.0f}s{'' if converged else ', not converged'})", file=sys.stderr, flush=True)
+        print(f"logreg C={c:g}: train acc {train_acc:.4f}  val acc {val_acc:.4f}  "
+              f"({row['fit_time_s']:.0f}s{'' if converged else ', not converged'})", file=sys.stderr, flush=True)
         if best is None or val_acc > best[0]:
             best = (val_acc, weight, bias, float(c))
     assert best is not None

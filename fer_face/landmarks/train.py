@@ -91,7 +91,7 @@ def train(cfg: dict[str, Any], kind: str, *, data: str | None, out: str | Path, 
         if cfg["logreg"]["mirror_augment"]:
             x_fit, y_fit = np.concatenate([x_fit, xm[tr]]), np.concatenate([y_fit, y[tr]])
         weight, bias, history, best_c = fit_logreg(cfg["logreg"], x_fit, y_fit, x[val], y[val], x_val_mirror=val_mirror,
-                                                   num_classes=len(ds.label_space), progress=progress)
+                                                   num_classes=len(ds.label_space))
         model.weight, model.bias = weight, bias
         selection = {"by": f"{CAL_SPLIT} accuracy", "C": best_c}
     train_time = time.perf_counter() - t0

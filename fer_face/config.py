@@ -41,12 +41,11 @@ def _check(cfg: dict[str, Any], source: str) -> dict[str, Any]:
     for section, fields in cfg.items():
         if not isinstance(fields, dict):
             raise UserError(f"{source}: [{section}] must be a table")
-        unknown = sorted(set(fields) - set(SCHEMA[section]))
-        if unknown:
-            raise UserError(
-                f"{source}: unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}; "
-                f"valid keys in [{section}]: {', '.join(SCHEMA[section])}"
-            )
+    unknown = [f"{section}.{k}" for section, fields in cfg.items() for k in sorted(set(fields) - set(SCHEMA[section]))]
+    if unknown:
+        valid = "; ".join(f"[{section}] {', '.join(SCHEMA[section])}" for section in cfg)
+        raise UserError(f"{source}: unknown key(s) {', '.join(unknown)}; valid keys: {valid}")
+    for section, fields in cfg.items():
         for key, value in fields.items():
             want = SCHEMA[section][key]
             if want is float and isinstance(value, int) and not isinstance(value, bool):

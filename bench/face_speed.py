@@ -4,7 +4,9 @@ Per backbone:
 - training images/s, ours: decoded uint8 tensors in memory, batched tensor augmentation (one affine warp per
   batch), channels_last, no per-step host sync (the loop of ``fer face train``);
 - training images/s, naive: the same timm model + torchvision PIL transforms + DataLoader over JPEG files;
-- inference images/s at batch 256 and batch-1 latency (median of many calls), eval mode, no TTA.
+- inference images/s at batch 256 and batch-1 latency (median of many calls), eval mode under
+  ``torch.inference_mode``, no TTA: eager, and frozen (``fer_face.inference.freeze_for_cpu``: traced, BatchNorm
+  folded into the convolutions; what ``fer face predict`` and the dashboard use on CPU).
 
     python bench/face_speed.py [--backbones mobilenetv2_100 efficientnet_b0 efficientnet_b2] [--steps 20]
 
@@ -81,24 +83,26 @@ def naive_train_ips(model, image_dir, batch, steps, input_size, workers) -> floa
 
 @torch.no_grad()
 def inference(model, x_u8, batch=256, latency_calls=200) -> tuple[float, float]:
+    """(images/s at ``batch``, median batch-1 latency in ms), under ``torch.inference_mode``."""
     from fer_face.augment import to_float
 
     model.eval()
     xb = to_float(x_u8[:batch]).contiguous(memory_format=torch.channels_last)
-    model(xb)
-    t0 = time.perf_counter()
-    reps = 3
-    for _ in range(reps):
-        model(xb)
-    ips = reps * batch / (time.perf_counter() - t0)
     one = to_float(x_u8[:1]).contiguous(memory_format=torch.channels_last)
-    for _ in range(20):
-        model(one)
-    times = []
-    for _ in range(latency_calls):
+    with torch.inference_mode():
+        model(xb)
         t0 = time.perf_counter()
-        model(one)
-        times.append((time.perf_counter() - t0) * 1000)
+        reps = 3
+        for _ in range(reps):
+            model(xb)
+        ips = reps * batch / (time.perf_counter() - t0)
+        for _ in range(20):
+            model(one)
+        times = []
+        for _ in range(latency_calls):
+            t0 = time.perf_counter()
+            model(one)
+            times.append((time.perf_counter() - t0) * 1000)
     return ips, statistics.median(times)
 
 
@@ -129,6 +133,7 @@ def main() -> int:
     from fer_core.atomic import write_json
     from fer_face.config import load_recipe
     from fer_face.data import load_fer2013
+    from fer_face.inference import freeze_for_cpu
     from fer_face.models import create_model
 
     recipe = load_recipe(args.recipe)
@@ -147,9 +152,12 @@ def main() -> int:
             naive = naive_train_ips(fresh(), image_dir, args.batch, args.steps, m["input_size"], args.workers)
             ours = ours_train_ips(fresh(), x_u8, y, args.batch, args.steps, recipe["augment"])
             ips, latency = inference(fresh(), x_u8)
+            frozen_ips, frozen_latency = inference(freeze_for_cpu(fresh()), x_u8)
             row = {"backbone": name, "input_size": m["input_size"], "train_images_per_s_ours": round(ours, 1),
                    "train_images_per_s_naive": round(naive, 1), "train_speedup": round(ours / naive, 2),
-                   "inference_images_per_s_batch256": round(ips, 1), "latency_ms_batch1": round(latency, 2)}
+                   "inference_images_per_s_batch256": round(ips, 1), "latency_ms_batch1": round(latency, 2),
+                   "inference_images_per_s_batch256_frozen": round(frozen_ips, 1),
+                   "latency_ms_batch1_frozen": round(frozen_latency, 2)}
             print(json.dumps(row), flush=True)
             rows.append(row)
     result = {

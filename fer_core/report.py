@@ -43,6 +43,7 @@ def build_metrics(test: Predictions, extra: dict[str, Any] | None = None) -> dic
         "per_class": calibrated["per_class"],
         "confusion_matrix": calibrated["confusion_matrix"],
         "reliability": calibrated["reliability"],
+        "ece_of_perfect_calibration": metrics.ece_of_perfect_calibration(test.probs[keep]),
     }
     if test.logits is not None:
         raw = metrics.summary(softmax(test.logits[keep], axis=1), y, test.label_space)
@@ -57,7 +58,9 @@ def format_summary(m: dict[str, Any]) -> str:
     """One human line for the terminal."""
     unc = m.get("ece_uncalibrated")
     unc_txt = f" (uncalibrated {unc:.2%})" if unc is not None else ""
+    floor = m.get("ece_of_perfect_calibration")
+    floor_txt = f" [noise band of a perfectly calibrated model: {floor['p05']:.2%}-{floor['p95']:.2%}]" if floor else ""
     return (
         f"{m['branch']} on {m['split']} (n={m['n']}): accuracy {m['accuracy']:.2%}  macro-F1 {m['macro_f1']:.3f}  "
-        f"NLL {m['nll']:.3f}  ECE {m['ece']:.2%}{unc_txt}  T={m['temperature']:.3f}"
+        f"NLL {m['nll']:.3f}  ECE {m['ece']:.2%}{unc_txt}{floor_txt}  T={m['temperature']:.3f}"
     )

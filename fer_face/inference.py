@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
+
 import numpy as np
 import torch
 
 from fer_face.augment import to_float
+from fer_face.data.dataset import IMAGE_SIZE
+
+
+def freeze_for_cpu(model: torch.nn.Module) -> torch.nn.Module:
+    """Trace, freeze and optimise a model for CPU inference on 48x48 faces.
+
+    Freezing folds every BatchNorm into its convolution and inlines the weights; on 2 CPU cores this
+    roughly halves MobileNetV2's batch-1 latency (``bench/face_speed.py``). Outputs match eager mode to
+    ~1e-6. The traced graph is specialised to 48x48 inputs (any batch size); a model that cannot be
+    traced is returned unchanged, with a warning.
+    """
+    model = model.eval().to(memory_format=torch.channels_last)
+    example = torch.zeros(1, 1, IMAGE_SIZE, IMAGE_SIZE).contiguous(memory_format=torch.channels_last)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, example)))
+    except Exception as e:  # e.g. data-dependent control flow in a plug-in backbone
+        print(f"warning: could not freeze the model for CPU inference ({e.__class__.__name__}); using eager mode",
+              file=sys.stderr)
+        return model
 
 
 @torch.no_grad()

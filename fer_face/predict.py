@@ -35,6 +35,10 @@ class FacePredictor:
         self.label_space = tuple(metrics["label_space"])
         self.device = pick_device(device)
         self.model, saved = load_run_model(self.run_dir, self.device)
+        if self.device.type == "cpu":
+            from fer_face.inference import freeze_for_cpu
+
+            self.model = freeze_for_cpu(self.model)
         self.tta_flip = saved["config"]["eval"]["tta_flip"]
         self.branch = metrics.get("branch", "face")
 

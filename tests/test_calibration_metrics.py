@@ -49,3 +49,14 @@ def test_summary_per_class_and_confusion():
     s = metrics.summary(probs, labels, ["a", "b", "c"])
     assert s["accuracy"] == 0.75
     assert s["per_class"]["b"]["recall"] == 0.5 and s["confusion_matrix"][1] == [0, 1, 1]
+
+
+def test_ece_of_perfect_calibration_is_the_estimator_noise():
+    certain = np.eye(7)[np.arange(700) % 7]
+    assert metrics.ece_of_perfect_calibration(certain)["p95"] == 0.0  # labels drawn from one-hot probs are always right
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(7), size=3000)
+    floor = metrics.ece_of_perfect_calibration(probs, draws=50)
+    assert 0.0 < floor["p05"] < floor["mean"] < floor["p95"] < 0.06
+    wrong = (probs.argmax(1) + 1) % 7  # always-wrong labels: far outside the noise band
+    assert metrics.ece(probs, wrong) > floor["p95"] * 3

@@ -59,6 +59,23 @@ def test_predict_crop_photo_and_bad_files(runs_root, tmp_path):
     assert f"{blank}: no face found" in r.stderr
 
 
+def test_frozen_cpu_predictor_matches_the_run_artifact(runs_root):
+    import torch
+
+    from fer_core import artifact
+    from fer_face.data import load_fer2013
+    from fer_face.predict import FacePredictor
+
+    run = runs_root / "mobilenetv2_100"
+    predictor = FacePredictor(run, device="cpu")
+    assert isinstance(predictor.model, torch.jit.ScriptModule), "CPU prediction uses the frozen graph"
+    saved = artifact.load(artifact.artifact_path(run, "PrivateTest"))
+    ds = load_fer2013("synthetic")
+    x, _ = ds.split_arrays("PrivateTest")
+    probs = predictor.predict_crops(x[:40])
+    np.testing.assert_allclose(probs, saved.probs[:40], atol=1e-4)
+
+
 def test_compare_writes_paper_side_by_side(runs_root, tmp_path):
     r = fer("face", "compare", "--runs", str(runs_root), "--backbones", "mobilenetv2_100", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from fer_core import artifact
@@ -172,20 +173,6 @@ def test_refuses_to_clobber_a_finished_run(mlp_run, capsys):
     assert "--overwrite" in capsys.readouterr().err
 
 
-def test_ece_of_perfect_calibration_is_the_estimator_noise():
-    from fer_core.metrics import ece
-    from fer_face.landmarks.evaluate import ece_of_perfect_calibration
-
-    certain = np.eye(7)[np.arange(700) % 7]
-    assert ece_of_perfect_calibration(certain)["p95"] == 0.0  # labels drawn from one-hot probs are always right
-    rng = np.random.default_rng(0)
-    probs = rng.dirichlet(np.ones(7), size=3000)
-    floor = ece_of_perfect_calibration(probs, draws=50)
-    assert 0.0 < floor["p05"] < floor["mean"] < floor["p95"] < 0.06
-    wrong = (probs.argmax(1) + 1) % 7  # always-wrong labels: far outside the noise band
-    assert ece(probs, wrong) > floor["p95"] * 3
-
-
 def test_corrupt_model_file_is_refused(tmp_path):
     from fer_core.errors import UserError
     from fer_face.landmarks.model import LandmarkModel
@@ -194,3 +181,26 @@ def test_corrupt_model_file_is_refused(tmp_path):
     p.write_bytes(b"not a torch file")
     with pytest.raises(UserError, match="not a loadable landmark model"):
         LandmarkModel.load(p)
+
+
+def test_mlp_deep_ensemble_saves_reloads_and_averages_members(tmp_path):
+    from fer_face.landmarks.model import LandmarkModel
+
+    out = tmp_path / "ens"
+    argv = ["landmarks", "train", "--data", "synthetic", "--out", str(out), "--epochs", "3", "--no-progress",
+            "--workers", "2", "--set", "mlp.hidden=[16]", "--set", "mlp.members=3"]
+    assert main(argv) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["selection"]["members"] == 3 and len(cfg["selection"]["best_epochs"]) == 3
+    assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [1, 2, 3]
+    model = LandmarkModel.load(out / "model.pt")
+    assert len(model.net.members) == 3
+    x = np.random.default_rng(0).normal(size=(5, len(model.mean))).astype(np.float32)
+    members = [model.net.members[k] for k in range(3)]
+    singles = [m.eval()(torch.from_numpy(x)).detach().numpy() for m in members]
+    np.testing.assert_allclose(model.logits_of_standardised(x), np.mean(singles, 0), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(singles[0], singles[1]), "members are seeded differently"
+    before = artifact.load(artifact.artifact_path(out, "PrivateTest"))
+    assert main(["landmarks", "evaluate", str(out)]) == 0
+    after = artifact.load(artifact.artifact_path(out, "PrivateTest"))
+    np.testing.assert_allclose(after.logits, before.logits, rtol=1e-6, atol=1e-6)

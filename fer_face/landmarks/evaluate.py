@@ -34,27 +34,6 @@ def load_run_config(run_dir: Path) -> dict[str, Any]:
     return saved
 
 
-def ece_of_perfect_calibration(probs: np.ndarray, draws: int = 200, seed: int = 0) -> dict[str, float]:
-    """ECE that a perfectly calibrated model with exactly these probabilities would show on this many samples.
-
-    Labels are drawn from the probabilities themselves, so calibration is perfect by construction and the
-    ECE left is the 15-bin estimator's sampling noise; a measured ECE inside [p05, p95] cannot be told
-    apart from perfect calibration at this sample size.
-    """
-    from fer_core.metrics import ece
-
-    rng = np.random.default_rng(seed)
-    cum = np.cumsum(probs, axis=1)
-    values = []
-    for _ in range(draws):
-        u = rng.random((len(probs), 1)) * cum[:, -1:]
-        labels = np.minimum((u > cum).sum(1), probs.shape[1] - 1)
-        values.append(ece(probs, labels))
-    v = np.asarray(values)
-    return {"mean": float(v.mean()), "p05": float(np.percentile(v, 5)), "p95": float(np.percentile(v, 95)),
-            "draws": draws, "seed": seed}
-
-
 def split_logits(model: LandmarkModel, ds, lms: LandmarkSet, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Logits (NaN rows where absent) and the present mask of one split."""
     m = ds.mask(split)
@@ -113,7 +92,6 @@ def evaluate_run(run_dir: str | Path, ds, lms: LandmarkSet, *, command: str, lan
         "val_split": CAL_SPLIT,
         "val_accuracy": public["accuracy"],
         "val_ece": public["ece"],
-        "ece_of_perfect_calibration": ece_of_perfect_calibration(test.probs[test.present]),
         "selection": selection,
         "num_features": int(len(model.mean)),
         "feature_groups": list(model.feature_groups),

@@ -75,15 +75,17 @@ def train(cfg: dict[str, Any], kind: str, *, data: str | None, out: str | Path, 
     if kind == "mlp":
         import torch
 
-        from fer_face.landmarks.mlp import train_mlp
+        from fer_face.landmarks.mlp import train_mlp_ensemble
 
         # one thread: the matrices are small, and on shared cores a second thread mostly spin-waits
         torch.set_num_threads(1)
-        net, history, best_epoch = train_mlp(
+        net, history, best_epochs = train_mlp_ensemble(
             cfg["mlp"], x[tr], y[tr], x[val], y[val], x_train_mirror=xm[tr], x_val_mirror=val_mirror,
             num_classes=len(ds.label_space), progress=progress)
         model.net = net
-        selection = {"by": f"{CAL_SPLIT} accuracy", "best_epoch": best_epoch, "epochs": len(history)}
+        selection = {"by": f"{CAL_SPLIT} accuracy", "epochs": len(history)}
+        selection.update({"best_epoch": best_epochs[0]} if len(best_epochs) == 1 else
+                         {"members": len(best_epochs), "best_epochs": best_epochs})
     else:
         from fer_face.landmarks.logreg import fit_logreg
 

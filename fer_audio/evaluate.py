@@ -4,19 +4,18 @@ predictions artifacts (``validation``, ``test``) and metrics.json on the test ac
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from fer_core import atomic
 from fer_core.artifact import Predictions, artifact_path
 from fer_core.calibration import calibrated_probs, fit_temperature
 from fer_core.errors import UserError
 from fer_core.labels import FER7
-from fer_core.report import build_metrics, format_summary
+from fer_core.report import build_metrics
+from fer_core.run_dir import read_history, write_evaluation
 from fer_audio.config import feature_config
 from fer_audio.labels import TO_FER7
 from fer_audio.splits import ActorSplit
@@ -101,7 +100,7 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "cpu", 
                    "sample_rate": fcfg.sample_rate},
         )
         arts[s].save(artifact_path(run_dir, s))
-    history = json.loads((run_dir / "history.json").read_text()) if (run_dir / "history.json").is_file() else []
+    history = read_history(run_dir)
     y_tr = labels[idx["train"]]
     test = arts[TEST_SPLIT]
     fer7_labels = np.asarray([FER7.index(TO_FER7.get(label_space[k], label_space[k])) for k in test.labels])
@@ -130,12 +129,5 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "cpu", 
         "published": PUBLISHED_RANGE,
         "evaluate_command": command if command != saved["command"] else None,
     })
-    metrics["command"] = saved["command"]
-    atomic.write_json(run_dir / "metrics.json", metrics)
-    from fer_core.plots import plot_history, plot_reliability
-
-    if history:
-        plot_history(history, run_dir / "curves.png", title=f"audio {name} ({cfg.get('recipe')}, {split.name})")
-    plot_reliability(metrics, run_dir / "reliability.png")
-    print(format_summary(metrics), file=sys.stderr)
-    return metrics
+    return write_evaluation(run_dir, metrics, command=saved["command"], history=history,
+                            curves_title=f"audio {name} ({cfg.get('recipe')}, {split.name})")

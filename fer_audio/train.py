@@ -11,7 +11,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,8 @@ import torch.nn.functional as F
 
 from fer_core import atomic
 from fer_core.errors import UserError
+from fer_core.optim import build_optimizer, build_scheduler
+from fer_core.run_dir import config_differences, refuse_changed_config, remove_run_files, saved_config_to_resume
 from fer_audio.config import feature_config
 from fer_audio.features import crop, extract, random_shifts, spec_augment, window_starts
 from fer_audio.inference import predict_logits
@@ -45,55 +46,21 @@ def build_model(cfg: dict[str, Any], num_classes: int) -> torch.nn.Module:
     return create_model(cfg["model"]["name"], num_classes, cfg["model"]["dropout"], cfg["features"]["n_mels"])
 
 
-def build_optimizer(cfg: dict[str, Any], model: torch.nn.Module) -> torch.optim.Optimizer:
-    t = cfg["train"]
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": t["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
-    if t["optimizer"] == "adamw":
-        return torch.optim.AdamW(groups, lr=t["lr"])
-    if t["optimizer"] == "adam":
-        return torch.optim.Adam(groups, lr=t["lr"])
-    return torch.optim.SGD(groups, lr=t["lr"], momentum=0.9, nesterov=True)
-
-
-def build_scheduler(cfg: dict[str, Any], opt: torch.optim.Optimizer, steps_per_epoch: int):
-    t = cfg["train"]
-    total = t["epochs"] * steps_per_epoch
-    if t["scheduler"] == "onecycle":
-        pct = min(max(t["warmup_epochs"] / t["epochs"], 0.01), 0.5)
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t["lr"], total_steps=total, pct_start=pct)
-    if t["scheduler"] == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
-    return None
-
-
 def prepare_run_dir(out: Path, cfg: dict[str, Any], split: ActorSplit, resume: bool, overwrite: bool) -> dict | None:
     """Refuse to clobber runs; return the checkpoint to resume from (or None)."""
     from fer_face.checkpoint import load_checkpoint
 
     if overwrite and out.exists():
-        for name in RUN_FILES:
-            p = out / name
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        remove_run_files(out, RUN_FILES)
         return None
-    finished, started = (out / "metrics.json").is_file(), (out / "last.pt").is_file()
-    if resume:
-        if not started:
-            raise UserError(f"{out}: nothing to resume (no last.pt); drop --resume to start a new run")
-        saved = json.loads((out / "config.json").read_text())
-        diffs = [f"{s}.{k}: run has {saved['config'][s].get(k)!r}, command gives {v!r}"
-                 for s in cfg if s != "recipe" for k, v in cfg[s].items() if saved["config"][s].get(k) != v]
-        if saved.get("split") != split.as_dict():
-            diffs.append(f"split: run has {saved.get('split', {}).get('name')!r}, command gives {split.name!r}")
-        if diffs:
-            raise UserError(f"{out}: --resume with a different config ({'; '.join(diffs[:3])}); use the original command")
-        return load_checkpoint(out / "last.pt", backbone=cfg["model"]["name"])
-    if finished:
-        raise UserError(f"{out}: holds a finished run (metrics.json); pass --overwrite to replace it or choose another --out")
-    if started:
-        raise UserError(f"{out}: holds an unfinished run; pass --resume to continue it or --overwrite to restart")
-    return None
+    saved = saved_config_to_resume(out, resume)
+    if saved is None:
+        return None
+    diffs = config_differences(saved["config"], cfg, [s for s in cfg if s != "recipe"])
+    if saved.get("split") != split.as_dict():
+        diffs.append(f"split: run has {saved.get('split', {}).get('name')!r}, command gives {split.name!r}")
+    refuse_changed_config(out, diffs)
+    return load_checkpoint(out / "last.pt", backbone=cfg["model"]["name"])
 
 
 def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, rng: np.random.Generator, gen: torch.Generator):
@@ -133,12 +100,12 @@ def train(cfg: dict[str, Any], *, data: str | None, out: str | Path, command: st
 
     torch.manual_seed(t_cfg["seed"])
     model = build_model(cfg, len(label_space)).to(dev)
-    opt = build_optimizer(cfg, model)
+    opt = build_optimizer(model, t_cfg)
     bs = t_cfg["batch_size"]
     steps_per_epoch = len(idx_tr) // bs
     if steps_per_epoch == 0:
         raise UserError(f"the training actors have {len(idx_tr)} clips, fewer than one batch of {bs}; lower --batch-size")
-    sched = build_scheduler(cfg, opt, steps_per_epoch)
+    sched = build_scheduler(opt, t_cfg, steps_per_epoch)
 
     history: list[dict[str, Any]] = []
     start_epoch, best = 0, (-1.0, math.inf)

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from fer_core import atomic
 from fer_core.artifact import Predictions, artifact_path
 from fer_core.calibration import calibrated_probs, fit_temperature
 from fer_core.errors import UserError
-from fer_core.report import build_metrics, format_summary
+from fer_core.report import build_metrics
+from fer_core.run_dir import read_history, write_evaluation
 from fer_face.checkpoint import load_checkpoint
 from fer_face.distributed import pick_device
 from fer_face.inference import predict_logits
@@ -68,7 +67,7 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto",
                    "tta_flip": cfg["eval"]["tta_flip"]},
         )
         arts[split].save(artifact_path(run_dir, split))
-    history = json.loads((run_dir / "history.json").read_text()) if (run_dir / "history.json").is_file() else []
+    history = read_history(run_dir)
     from fer_face.models import get_backbone
 
     spec = get_backbone(backbone)
@@ -88,12 +87,5 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto",
         "paper": {"train_accuracy": spec.paper_train_acc, "test_accuracy": spec.paper_test_acc},
         "evaluate_command": command if command != saved["command"] else None,
     })
-    metrics["command"] = saved["command"]
-    atomic.write_json(run_dir / "metrics.json", metrics)
-    from fer_core.plots import plot_history, plot_reliability
-
-    if history:
-        plot_history(history, run_dir / "curves.png", title=f"{backbone} ({cfg.get('recipe')})")
-    plot_reliability(metrics, run_dir / "reliability.png")
-    print(format_summary(metrics), file=sys.stderr)
-    return metrics
+    return write_evaluation(run_dir, metrics, command=saved["command"], history=history,
+                            curves_title=f"{backbone} ({cfg.get('recipe')})")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import platform
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,8 @@ from torch.utils.data import DistributedSampler
 
 from fer_core import atomic
 from fer_core.errors import UserError
+from fer_core.optim import build_optimizer, build_scheduler
+from fer_core.run_dir import config_differences, refuse_changed_config, remove_run_files, saved_config_to_resume
 from fer_face.augment import augment, to_float
 from fer_face.checkpoint import load_checkpoint
 from fer_face.distributed import DistContext, all_reduce_sum, barrier, init_distributed, pick_device, shutdown
@@ -41,30 +42,6 @@ def build_model(cfg: dict[str, Any], num_classes: int) -> torch.nn.Module:
     )
 
 
-def build_optimizer(cfg: dict[str, Any], model: torch.nn.Module) -> torch.optim.Optimizer:
-    t = cfg["train"]
-    # No weight decay on norms and biases (standard practice for both AdamW and SGD).
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": t["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
-    if t["optimizer"] == "adamw":
-        return torch.optim.AdamW(groups, lr=t["lr"])
-    if t["optimizer"] == "adam":
-        return torch.optim.Adam(groups, lr=t["lr"])
-    return torch.optim.SGD(groups, lr=t["lr"], momentum=0.9, nesterov=True)
-
-
-def build_scheduler(cfg: dict[str, Any], opt: torch.optim.Optimizer, steps_per_epoch: int):
-    t = cfg["train"]
-    total = t["epochs"] * steps_per_epoch
-    if t["scheduler"] == "onecycle":
-        pct = min(max(t["warmup_epochs"] / t["epochs"], 0.01), 0.5)
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t["lr"], total_steps=total, pct_start=pct)
-    if t["scheduler"] == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
-    return None
-
-
 def amp_settings(cfg: dict[str, Any], device: torch.device) -> tuple[bool, torch.dtype]:
     mode = cfg["train"]["amp"]
     enabled = device.type == "cuda" if mode == "auto" else mode == "on"
@@ -75,32 +52,16 @@ def amp_settings(cfg: dict[str, Any], device: torch.device) -> tuple[bool, torch
 
 def prepare_run_dir(out: Path, cfg: dict[str, Any], resume: bool, overwrite: bool, ctx: DistContext) -> dict | None:
     """Refuse to clobber runs; return the checkpoint to resume from (or None)."""
-    finished = (out / "metrics.json").is_file()
-    started = (out / "last.pt").is_file()
     if overwrite and ctx.is_main and out.exists():
-        for name in ("last.pt", "best.pt", "metrics.json", "history.json", "config.json", "predictions"):
-            p = out / name
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-        finished = started = False
+        remove_run_files(out, ("last.pt", "best.pt", "metrics.json", "history.json", "config.json", "predictions"))
     barrier(ctx)
     if overwrite:
         return None
-    if resume:
-        if not started:
-            raise UserError(f"{out}: nothing to resume (no last.pt); drop --resume to start a new run")
-        saved = json.loads((out / "config.json").read_text())
-        diffs = [
-            f"{s}.{k}: run has {saved['config'][s].get(k)!r}, command gives {v!r}"
-            for s in ("model", "train", "augment", "eval") for k, v in cfg[s].items() if saved["config"][s].get(k) != v
-        ]
-        if diffs:
-            raise UserError(f"{out}: --resume with a different config ({'; '.join(diffs[:3])}); use the original command")
-        return load_checkpoint(out / "last.pt", backbone=cfg["model"]["backbone"])
-    if finished:
-        raise UserError(f"{out}: holds a finished run (metrics.json); pass --overwrite to replace it or choose another --out")
-    if started:
-        raise UserError(f"{out}: holds an unfinished run; pass --resume to continue it or --overwrite to restart")
-    return None
+    saved = saved_config_to_resume(out, resume)
+    if saved is None:
+        return None
+    refuse_changed_config(out, config_differences(saved["config"], cfg, ("model", "train", "augment", "eval")))
+    return load_checkpoint(out / "last.pt", backbone=cfg["model"]["backbone"])
 
 
 def train(cfg: dict[str, Any], *, data: str | None, out: str | Path, command: str, resume: bool = False,
@@ -140,14 +101,14 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
     model = build_model(cfg, num_classes).to(dev)
     if t_cfg["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
-    opt = build_optimizer(cfg, model)
+    opt = build_optimizer(model, t_cfg)
     per_rank_batch = max(2, t_cfg["batch_size"] // ctx.world_size)
     sampler = DistributedSampler(range(len(y_tr)), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
                                  seed=t_cfg["seed"], drop_last=True)
     steps_per_epoch = len(sampler) // per_rank_batch
     if steps_per_epoch == 0:
         raise UserError(f"Training split has {len(y_tr)} images, fewer than one batch of {per_rank_batch}; lower --batch-size")
-    sched = build_scheduler(cfg, opt, steps_per_epoch)
+    sched = build_scheduler(opt, t_cfg, steps_per_epoch)
     use_amp, amp_dtype = amp_settings(cfg, dev)
     scaler = torch.amp.GradScaler(dev.type, enabled=use_amp and amp_dtype == torch.float16)
     net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None) if ctx.enabled else model

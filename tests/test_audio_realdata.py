@@ -42,14 +42,16 @@ def test_reference_run_is_consistent():
     m = json.loads((REFERENCE / "metrics.json").read_text())
     assert m["dataset"] == "ravdess" and m["split"] == "test" and m["n"] == 240 and len(m["label_space"]) == 8
     assert m["split_protocol"]["test"] == [21, 22, 23, 24]
-    # Well above chance (1/8); the targets (>= 60 %, ECE <= 3 %) are tracked in the README, not here.
-    assert m["accuracy"] >= 0.30 and 0 <= m["ece"] <= 0.2
+    # The accuracy target; at n = 240 the ECE is checked against its own sampling noise (the
+    # pooled 4-fold ECE over all 1,440 clips is in results/ravdess/cv4/cv.json).
+    assert m["accuracy"] >= 0.60 and 0 <= m["ece"] <= m["ece_of_perfect_calibration"]["p95"]
     for name in ("best.pt", "last.pt"):
         if (REFERENCE / name).exists():
             assert (REFERENCE / name).stat().st_size < 2_200_000, name
 
 
-@pytest.mark.skipif(not (REFERENCE / "best.pt").is_file(), reason="no committed reference checkpoint")
+@pytest.mark.skipif(not ((REFERENCE / "best.pt").is_file() and (REFERENCE / "last.pt").is_file()),
+                    reason="no committed reference checkpoint")
 def test_predictor_reproduces_the_reference_artifact(ravdess_zip, tmp_path):
     from fer_audio.predict import AudioPredictor
 

@@ -151,3 +151,9 @@ def test_kfold_cross_validation_covers_every_actor_once(tmp_path, tiny_data, mon
     assert sum(f["n"] for f in folds) == len(tiny_data)
     assert (tmp_path / "cv" / "cv.md").is_file() and "mean" in (tmp_path / "cv" / "cv.md").read_text()
     assert summary["summary"]["accuracy"]["mean"] == pytest.approx(np.mean([f["accuracy"] for f in folds]))
+    pooled = summary["pooled"]
+    assert pooled["n"] == len(tiny_data)
+    n_correct = sum(round(f["accuracy"] * f["n"]) for f in folds)
+    assert pooled["accuracy"] == pytest.approx(n_correct / len(tiny_data))
+    assert 0 <= pooled["ece_of_perfect_calibration"]["p05"] <= pooled["ece_of_perfect_calibration"]["p95"] <= 1
+    assert "| pooled | all |" in (tmp_path / "cv" / "cv.md").read_text()

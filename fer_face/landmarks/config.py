@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
         "mirror_augment": True,  # train on the mirror face too (a random half of every batch)
         "noise_std": 0.0,  # Gaussian noise on the standardised features while training
         "seed": 0,
-        "members": 1,  # >1: a deep ensemble of MLPs seeded seed, seed+1, ... with their logits averaged
+        "members": 5,  # >1: a deep ensemble of MLPs seeded seed, seed+1, ... with their logits averaged
     },
     "logreg": {
         # inverse L2 strength; the best on PublicTest is kept. On FER2013, PublicTest accuracy is flat over

@@ -3,7 +3,8 @@
 Per backbone:
 - training images/s, ours: decoded uint8 tensors in memory, batched tensor augmentation (one affine warp per
   batch), channels_last, no per-step host sync (the loop of ``fer face train``);
-- training images/s, naive: the same timm model + torchvision PIL transforms + DataLoader over JPEG files;
+- training images/s, naive: the same timm model (default memory format) + torchvision PIL transforms +
+  DataLoader over JPEG files;
 - inference images/s at batch 256 and batch-1 latency (median of many calls), eval mode under
   ``torch.inference_mode``, no TTA: eager, and frozen (``fer_face.inference.freeze_for_cpu``: traced, BatchNorm
   folded into the convolutions; what ``fer face predict`` and the dashboard use on CPU).
@@ -145,11 +146,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         image_dir = extract_training_jpegs(args.data, Path(tmp), limit=0)
         for name in args.backbones:
-            def fresh():
+            def fresh(channels_last: bool = True):
                 torch.manual_seed(0)
-                return create_model(name, input_size=m["input_size"], stem_stride=m["stem_stride"],
-                                    head_hidden=m["head_hidden"]).to(memory_format=torch.channels_last)
-            naive = naive_train_ips(fresh(), image_dir, args.batch, args.steps, m["input_size"], args.workers)
+                model = create_model(name, input_size=m["input_size"], stem_stride=m["stem_stride"],
+                                     head_hidden=m["head_hidden"])
+                return model.to(memory_format=torch.channels_last) if channels_last else model
+            # the naive loop is what a plain PyTorch script does: default (contiguous) memory format
+            naive = naive_train_ips(fresh(channels_last=False), image_dir, args.batch, args.steps, m["input_size"],
+                                    args.workers)
             ours = ours_train_ips(fresh(), x_u8, y, args.batch, args.steps, recipe["augment"])
             ips, latency = inference(fresh(), x_u8)
             frozen_ips, frozen_latency = inference(freeze_for_cpu(fresh()), x_u8)

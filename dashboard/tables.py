@@ -20,8 +20,8 @@ MODALITY_ORDER = {"face": 0, "landmarks": 1, "audio": 2, "fusion": 9}
 OVERVIEW_HIGHER = [PAPER_TRAIN, PAPER_TEST, TRAIN_ACC, TEST_ACC, MACRO_F1]
 OVERVIEW_LOWER = [NLL, ECE, ECE_UNCAL]
 PERCENT_COLUMNS = {PAPER_TRAIN, PAPER_TEST, TRAIN_ACC, TEST_ACC, ECE, ECE_UNCAL, "accuracy", "ECE after",
-                   "ECE before", "precision", "recall", "F1", "best val acc", "target coverage", "coverage",
-                   "singletons", "singleton accuracy", "empty sets"}
+                   "ECE before", "ECE noise p95", "precision", "recall", "F1", "best val acc", "target coverage",
+                   "coverage", "singletons", "singleton accuracy", "empty sets"}
 NO_VALUE = "—"
 
 
@@ -130,14 +130,17 @@ def calibration_frame(runs: Iterable[Run]) -> pd.DataFrame:
     for r in runs:
         m = r.metrics or {}
         unc = m.get("uncalibrated") or {}
+        floor = m.get("ece_of_perfect_calibration") or {}
         rows.append({
             "run": r.id, "modality": r.modality, "dataset": r.dataset, "split": m.get("split"),
             TEMPERATURE: _num(m.get("temperature")),
             "ECE before": _num(m.get("ece_uncalibrated")), "ECE after": _num(m.get("ece")),
+            "ECE noise p95": _num(floor.get("p95")),
             "NLL before": _num(unc.get("nll")), "NLL after": _num(m.get("nll")),
             "Brier before": _num(unc.get("brier")), "Brier after": _num(m.get("brier")),
         })
-    cols = ["run", "modality", "dataset", "split", TEMPERATURE, "ECE before", "ECE after", "NLL before", "NLL after",
+    cols = ["run", "modality", "dataset", "split", TEMPERATURE, "ECE before", "ECE after", "ECE noise p95",
+            "NLL before", "NLL after",
             "Brier before", "Brier after"]
     return pd.DataFrame(rows, columns=cols).set_index("run")
 

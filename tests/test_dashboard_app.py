@@ -149,6 +149,8 @@ def test_calibration_page_before_and_after(results_tree):
         assert fer.loc[rid, "ECE before"] == pytest.approx(expected[rid]["ece_uncalibrated"], abs=1e-12)
         assert fer.loc[rid, "ECE after"] == pytest.approx(expected[rid]["ece"], abs=1e-12)
         assert fer.loc[rid, "T"] == pytest.approx(expected[rid]["temperature"], abs=1e-12)
+        noise = expected[rid]["ece_of_perfect_calibration"]["p95"]
+        assert fer.loc[rid, "ECE noise p95"] == pytest.approx(noise, abs=1e-12) and 0 < noise < 1
     assert at.multiselect(key="calibration_runs").value[0] == "fer2013/ensemble"  # the fusion first
     assert len(at.get("vega_lite_chart")) == 4
 

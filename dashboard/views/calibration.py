@@ -17,7 +17,9 @@ if state.require_finished(results):
                      key=f"calibration_{dataset}")
     st.caption("Temperature scaling divides the logits by one scalar T fit by NLL on the calibration split "
                "(FER2013: PublicTest), so accuracy is unchanged; *before*: softmax of the raw logits. "
-               "ECE: top-label, 15 equal-width confidence bins, on the test split. Lower is better.")
+               "ECE: top-label, 15 equal-width confidence bins, on the test split. Lower is better. "
+               "*ECE noise p95*: the ECE a perfectly calibrated model with the same probabilities would stay "
+               "under 95 % of the time at this sample size; an ECE below it cannot be told from perfect calibration.")
 
     ids = list(frame.index)
     fused = [r.id for r in results.finished if r.modality == "fusion"]

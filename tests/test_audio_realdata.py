@@ -42,8 +42,8 @@ def test_reference_run_is_consistent():
     m = json.loads((REFERENCE / "metrics.json").read_text())
     assert m["dataset"] == "ravdess" and m["split"] == "test" and m["n"] == 240 and len(m["label_space"]) == 8
     assert m["split_protocol"]["test"] == [21, 22, 23, 24]
-    # The accuracy target; at n = 240 the ECE is checked against its own sampling noise (the
-    # pooled 4-fold ECE over all 1,440 clips is in results/ravdess/cv4/cv.json).
+    # The accuracy target; at n = 240 the ECE is checked against its own sampling noise
+    # (`fer audio cv` pools all 1,440 clips for a sharper estimate).
     assert m["accuracy"] >= 0.60 and 0 <= m["ece"] <= m["ece_of_perfect_calibration"]["p95"]
     for name in ("best.pt", "last.pt"):
         if (REFERENCE / name).exists():

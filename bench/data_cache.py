@@ -8,15 +8,15 @@ Targets (issue 2): first load from the zip < 30 s on 2 cores, second load of all
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_record import write_record  # noqa: E402
 
 
 def main() -> int:
@@ -54,13 +54,8 @@ def main() -> int:
         "cache_file_mb": round(cache_mb, 1),
         "targets": {"first_load_s": 30.0, "cache_hit_load_s": 1.0},
         "meets_targets": first < 30.0 and hits[len(hits) // 2] < 1.0,
-        "machine": {"cpus": os.cpu_count(), "load_average_1m_at_end": round(os.getloadavg()[0], 2), "python": platform.python_version(), "platform": platform.platform()},
-        "command": "python " + " ".join(sys.argv),
     }
-    from fer_core.atomic import write_json
-
-    write_json(args.out, result)
-    print(json.dumps(result, indent=2))
+    write_record(args.out, result)
     return 0
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -31,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 import torch.nn.functional as F
+
+from bench_record import write_record
 
 
 def ours_train_ips(model, x_u8, y, batch, steps, aug_cfg) -> float:
@@ -131,7 +132,6 @@ def main() -> int:
         print(f"error: {args.data}: FER2013 zip not found; pass --data or set FER_DATA_ROOT", file=sys.stderr)
         return 2
 
-    from fer_core.atomic import write_json
     from fer_face.config import load_recipe
     from fer_face.data import load_fer2013
     from fer_face.inference import freeze_for_cpu
@@ -169,12 +169,8 @@ def main() -> int:
         "recipe": args.recipe, "batch": args.batch, "steps": args.steps, "naive_workers": args.workers,
         "torch_threads": torch.get_num_threads(), "rows": rows,
         "targets": {"train_speedup": 1.5, "mobilenetv2_latency_ms": 5.0},
-        "machine": {"cpus": os.cpu_count(), "load_average_1m_at_end": round(os.getloadavg()[0], 2),
-                    "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()},
-        "command": "python " + " ".join(sys.argv),
     }
-    write_json(args.out, result)
-    print(json.dumps(result, indent=2))
+    write_record(args.out, result)
     return 0
 
 

@@ -8,7 +8,6 @@ and the sample rate, written atomically, so a second load costs a fraction of a 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import zipfile
@@ -20,6 +19,7 @@ import numpy as np
 
 from fer_core.atomic import atomic_path
 from fer_core.errors import DataError
+from fer_core.source_hash import content_key
 from fer_audio.decode import SUPPORTED_SUFFIXES, decode_bytes
 from fer_audio.labels import RavdessName, label_index, label_space_for, parse_name
 from fer_audio.splits import ActorSplit
@@ -127,17 +127,7 @@ def _members(src: Path, layout: str) -> tuple[list[tuple[str, RavdessName]], lis
 
 
 def source_key(src: Path, layout: str, sample_rate: int) -> str:
-    h = hashlib.sha256(f"ravdess-v{CACHE_VERSION}|{layout}|sr={sample_rate}|".encode())
-    if layout == "zip":
-        with zipfile.ZipFile(src) as zf:
-            for info in sorted(zf.infolist(), key=lambda i: i.filename):
-                h.update(f"{info.filename}|{info.file_size}|{info.CRC}\n".encode())
-    else:
-        for p in sorted(src.rglob("*")):
-            if p.is_file():
-                st = p.stat()
-                h.update(f"{p.relative_to(src).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+    return content_key(src, "zip" if layout == "zip" else "folder", f"ravdess-v{CACHE_VERSION}|{layout}|sr={sample_rate}|")
 
 
 def cache_dir() -> Path:

@@ -8,7 +8,6 @@ much as decoding it). The cache is written atomically, so a killed first load le
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import zipfile
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_core.atomic import atomic_path
+from fer_core.source_hash import content_key
 
 CACHE_VERSION = 2
 
@@ -27,23 +27,8 @@ def cache_dir() -> Path:
 
 
 def source_key(path: Path, layout: str, strict_size: bool) -> str:
-    h = hashlib.sha256(f"v{CACHE_VERSION}|{layout}|strict={strict_size}|".encode())
-    if layout == "zip":
-        with zipfile.ZipFile(path) as zf:
-            for info in sorted(zf.infolist(), key=lambda i: i.filename):
-                h.update(f"{info.filename}|{info.file_size}|{info.CRC}\n".encode())
-    elif layout == "csv":
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 22), b""):
-                h.update(chunk)
-    elif layout == "folder":
-        for p in sorted(path.rglob("*")):
-            if p.is_file():
-                st = p.stat()
-                h.update(f"{p.relative_to(path).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    else:
-        raise ValueError(layout)
-    return h.hexdigest()
+    kind = {"zip": "zip", "csv": "file", "folder": "folder"}[layout]
+    return content_key(path, kind, f"v{CACHE_VERSION}|{layout}|strict={strict_size}|")
 
 
 def cache_path_for(key: str, layout: str) -> Path:

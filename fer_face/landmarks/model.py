@@ -16,6 +16,7 @@ import torch
 
 from fer_core import atomic
 from fer_core.errors import UserError
+from fer_core.weights_file import load_weights_file
 from fer_face.landmarks.features import geometric_features
 from fer_face.landmarks.geometry import mirror
 
@@ -103,12 +104,7 @@ class LandmarkModel:
     @classmethod
     def load(cls, path: str | Path) -> "LandmarkModel":
         path = Path(path)
-        if not path.is_file():
-            raise UserError(f"{path}: landmark model not found (a run directory holds {MODEL_FILE})")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # unpickling refused, truncated file, not a torch file
-            raise UserError(f"{path}: not a loadable landmark model ({e.__class__.__name__}: {str(e)[:100]})") from None
+        obj = load_weights_file(path, "landmark model", f" (a run directory holds {MODEL_FILE})")
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             raise UserError(f"{path}: not a landmark model file (missing format {FORMAT!r})")
         meta = dict(obj["meta"])

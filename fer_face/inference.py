@@ -15,11 +15,12 @@ from fer_face.data.dataset import IMAGE_SIZE
 def freeze_for_cpu(model: torch.nn.Module) -> torch.nn.Module:
     """Trace, freeze and optimise a model for CPU inference on 48x48 faces.
 
-    Freezing folds every BatchNorm into its convolution and inlines the weights; on 2 CPU cores this
-    roughly halves MobileNetV2's batch-1 latency (``bench/face_speed.py``). Outputs match eager mode to
-    ~1e-6. The traced graph is specialised to 48x48 inputs (any batch size); a model that cannot be
-    traced is returned unchanged, with a warning.
+    Freezing folds every BatchNorm into its convolution and inlines the weights. Outputs match eager mode to
+    ~1e-6; the traced graph is specialised to 48x48 inputs (any batch size). A model that cannot be traced
+    is returned unchanged, with a warning.
     """
+    if isinstance(model, torch.jit.ScriptModule):
+        return model
     model = model.eval().to(memory_format=torch.channels_last)
     example = torch.zeros(1, 1, IMAGE_SIZE, IMAGE_SIZE).contiguous(memory_format=torch.channels_last)
     try:
@@ -30,6 +31,33 @@ def freeze_for_cpu(model: torch.nn.Module) -> torch.nn.Module:
         print(f"warning: could not freeze the model for CPU inference ({e.__class__.__name__}); using eager mode",
               file=sys.stderr)
         return model
+
+
+def fastest_for_cpu(model: torch.nn.Module, calls: int = 15) -> torch.nn.Module:
+    """The frozen graph or the eager model, whichever answers one face faster here.
+
+    On 2 CPU cores freezing cuts MobileNetV2's batch-1 latency from 7.1 to 4.4 ms, but slows
+    EfficientNet-B0/B2 (8.1 -> 8.8 and 12.6 -> 16.1 ms; ``bench/results/face_speed.json``), so measure.
+    """
+    import time
+
+    eager = model.eval().to(memory_format=torch.channels_last)
+    frozen = freeze_for_cpu(eager)
+    if frozen is eager:
+        return eager
+    one = torch.zeros(1, 1, IMAGE_SIZE, IMAGE_SIZE).contiguous(memory_format=torch.channels_last)
+
+    def median_ms(m: torch.nn.Module) -> float:
+        with torch.inference_mode():
+            m(one)
+            times = []
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                m(one)
+                times.append(time.perf_counter() - t0)
+        return sorted(times)[len(times) // 2]
+
+    return frozen if median_ms(frozen) < median_ms(eager) else eager
 
 
 @torch.no_grad()

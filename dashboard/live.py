@@ -114,6 +114,18 @@ def _probs(result: dict, run: Run) -> tuple[np.ndarray | None, tuple[str, ...]]:
     return np.asarray(probs, dtype=np.float64).reshape(-1), space
 
 
+def _branch_output(modality: str, run: Run, call: Callable[[Any], dict],
+                   unscored_note: str) -> tuple[Output, dict | None]:
+    """One branch's Output for the try-it page (probabilities, or the note saying why there are none)."""
+    result, note = _run_model(modality, run, call)
+    out = Output(source=run.id, branch=run.branch, modality=modality, note=note)
+    if result is not None:
+        out.probs, out.label_space = _probs(result, run)
+        if out.probs is None:
+            out.note = unscored_note
+    return out, result
+
+
 # ----------------------------------------------------------------------------------------- branches
 def face_runs(results: Results) -> list[Run]:
     return [r for r in results.finished if r.modality == "face"]
@@ -131,13 +143,9 @@ def face_outputs(results: Results, image: Image.Image) -> tuple[list[Output], st
         return [], note
     outs = []
     for run in usable:
-        result, note = _run_model("face", run, lambda p: p.predict_image(image))
-        out = Output(source=run.id, branch=run.branch, modality="face", note=note)
+        out, result = _branch_output("face", run, lambda p: p.predict_image(image), "no face found in the image")
         if result is not None:
-            out.probs, out.label_space = _probs(result, run)
             out.extra = {k: result.get(k) for k in ("box", "crop") if result.get(k) is not None}
-            if out.probs is None:
-                out.note = "no face found in the image"
         outs.append(out)
     return outs, None
 
@@ -190,15 +198,8 @@ def audio_outputs(results: Results, clip: Path) -> tuple[list[Output], str | Non
     if not runs:
         return [], ("No speech-branch run under `{}`; train one with `fer audio` (see `fer audio --help`; RAVDESS "
                     "under $FER_DATA_ROOT).".format(results.root))
-    outs = []
-    for run in runs:
-        result, note = _run_model("audio", run, lambda p: p.predict_file(clip))
-        out = Output(source=run.id, branch=run.branch, modality="audio", note=note)
-        if result is not None:
-            out.probs, out.label_space = _probs(result, run)
-            if out.probs is None:
-                out.note = "the clip could not be scored"
-        outs.append(out)
+    outs = [_branch_output("audio", run, lambda p: p.predict_file(clip), "the clip could not be scored")[0]
+            for run in runs]
     return outs, None
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from scipy.special import softmax
 
 from fer_core import artifact, atomic, metrics
+from fer_core.calibration import calibrated_probs, fit_temperature
 from fer_audio.splits import kfold_split
 
 KEYS = ("accuracy", "macro_f1", "nll", "ece", "ece_uncalibrated", "val_accuracy")
@@ -29,21 +30,52 @@ def summarise(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _pooled(probs: np.ndarray, raw: np.ndarray, labels: np.ndarray, label_space) -> dict[str, Any]:
+    s = metrics.summary(probs, labels, label_space)
+    return {"n": int(len(labels)), "accuracy": s["accuracy"], "macro_f1": s["macro_f1"], "nll": s["nll"],
+            "ece": s["ece"], "ece_uncalibrated": metrics.ece(raw, labels),
+            "ece_of_perfect_calibration": metrics.ece_of_perfect_calibration(probs)}
+
+
+def _scored_test(runs: list[Path]) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], tuple]:
+    arts = [artifact.load_run(run, "test") for run in runs]
+    keep = [a.present & (a.labels >= 0) for a in arts]
+    return ([a.probs[k] for a, k in zip(arts, keep)], [a.logits[k] for a, k in zip(arts, keep)],
+            [a.labels[k] for a, k in zip(arts, keep)], arts[0].label_space)
+
+
 def pooled_test_metrics(runs: list[Path]) -> dict[str, Any]:
     """Accuracy, NLL and calibrated ECE over the union of the folds' test actors (every clip once).
 
     Each fold's probabilities carry that fold's own temperature; pooling gives n = all clips, where the
     15-bin ECE is far less noisy than on one fold's few actors (see ``ece_of_perfect_calibration``).
     """
-    arts = [artifact.load_run(run, "test") for run in runs]
-    keep = [a.present & (a.labels >= 0) for a in arts]
-    probs = np.concatenate([a.probs[k] for a, k in zip(arts, keep)])
-    labels = np.concatenate([a.labels[k] for a, k in zip(arts, keep)])
-    raw = np.concatenate([softmax(a.logits[k], axis=1) for a, k in zip(arts, keep)])
-    s = metrics.summary(probs, labels, arts[0].label_space)
-    return {"n": int(len(labels)), "accuracy": s["accuracy"], "macro_f1": s["macro_f1"], "nll": s["nll"],
-            "ece": s["ece"], "ece_uncalibrated": metrics.ece(raw, labels),
-            "ece_of_perfect_calibration": metrics.ece_of_perfect_calibration(probs)}
+    probs, logits, labels, space = _scored_test(runs)
+    raw = np.concatenate([softmax(lg, axis=1) for lg in logits])
+    return _pooled(np.concatenate(probs), raw, np.concatenate(labels), space)
+
+
+def cross_fitted_test_metrics(runs: list[Path]) -> dict[str, Any]:
+    """Pooled test metrics where fold k's temperature is fit on the other folds' out-of-fold test predictions.
+
+    A fold's own validation actors are too few to estimate a temperature that transfers to new voices (two
+    actors, 120 clips). Here fold k borrows the held-out predictions that the sibling folds' models made on
+    their own test actors: every other actor, each scored by a model that never trained on it. Fold k's test
+    labels are never used for fold k's temperature. The sibling models did train on fold k's test actors, so
+    this estimates the recipe's temperature rather than being a fully nested protocol (that would need an
+    inner cross-validation: k x (k-1) more runs).
+    """
+    if len(runs) < 2:
+        raise ValueError("cross-fitted temperatures need at least 2 folds")
+    _, logits, labels, space = _scored_test(runs)
+    temps, probs = [], []
+    for k in range(len(runs)):
+        others = [j for j in range(len(runs)) if j != k]
+        t = fit_temperature(np.concatenate([logits[j] for j in others]), np.concatenate([labels[j] for j in others]))
+        temps.append(t)
+        probs.append(calibrated_probs(logits[k], t))
+    raw = np.concatenate([softmax(lg, axis=1) for lg in logits])
+    return {"temperatures": temps, **_pooled(np.concatenate(probs), raw, np.concatenate(labels), space)}
 
 
 def cross_validate(cfg: dict[str, Any], *, data: str | None, out: Path, folds: int, command: str, device: str,
@@ -63,9 +95,11 @@ def cross_validate(cfg: dict[str, Any], *, data: str | None, out: Path, folds: i
         m = json.loads((run / "metrics.json").read_text())
         per_fold.append({"fold": f, "test_actors": list(split.test), "n": m["n"],
                          **{k: m.get(k) for k in KEYS}})
-    pooled = pooled_test_metrics([out / f"fold-{f}" for f in range(1, folds + 1)])
+    runs = [out / f"fold-{f}" for f in range(1, folds + 1)]
+    pooled = pooled_test_metrics(runs)
+    crossfit = cross_fitted_test_metrics(runs)
     summary = {"command": command, "folds": folds, "per_fold": per_fold, "summary": summarise(per_fold),
-               "pooled": pooled}
+               "pooled": pooled, "pooled_cross_fitted_temperature": crossfit}
     atomic.write_json(out / "cv.json", summary)
     s = summary["summary"]
     lines = [f"# {folds}-fold cross-validation by actor", "", f"Command: `{command}`", "",
@@ -75,10 +109,16 @@ def cross_validate(cfg: dict[str, Any], *, data: str | None, out: Path, folds: i
     lines += [f"| mean +- sd | all | {sum(m['n'] for m in per_fold)} | {s['accuracy']['mean']:.2%} +- "
               f"{s['accuracy']['std']:.2%} | {s['macro_f1']['mean']:.3f} | {s['ece']['mean']:.2%} |",
               f"| pooled | all | {pooled['n']} | {pooled['accuracy']:.2%} | {pooled['macro_f1']:.3f} | {pooled['ece']:.2%} |",
+              f"| pooled, cross-fitted T | all | {crossfit['n']} | {crossfit['accuracy']:.2%} | "
+              f"{crossfit['macro_f1']:.3f} | {crossfit['ece']:.2%} |",
               "", f"Pooled: every clip once, each with its own fold's temperature. ECE before temperature scaling "
               f"{pooled['ece_uncalibrated']:.2%}; a perfectly calibrated model with these probabilities would show "
               f"{pooled['ece_of_perfect_calibration']['p05']:.2%}-{pooled['ece_of_perfect_calibration']['p95']:.2%} "
-              "(5-95 %) at this n.", ""]
+              "(5-95 %) at this n.", "",
+              "Cross-fitted T: fold k's temperature is fit on the other folds' out-of-fold test predictions "
+              f"({', '.join(f'{t:.3f}' for t in crossfit['temperatures'])}), never on fold k's own test clips; "
+              f"a perfectly calibrated model would show {crossfit['ece_of_perfect_calibration']['p05']:.2%}-"
+              f"{crossfit['ece_of_perfect_calibration']['p95']:.2%} here.", ""]
     atomic.write_text(out / "cv.md", "\n".join(lines))
     print("\n".join(lines), file=sys.stderr)
     return summary

@@ -157,3 +157,38 @@ def test_kfold_cross_validation_covers_every_actor_once(tmp_path, tiny_data, mon
     assert pooled["accuracy"] == pytest.approx(n_correct / len(tiny_data))
     assert 0 <= pooled["ece_of_perfect_calibration"]["p05"] <= pooled["ece_of_perfect_calibration"]["p95"] <= 1
     assert "| pooled | all |" in (tmp_path / "cv" / "cv.md").read_text()
+    assert len(summary["pooled_cross_fitted_temperature"]["temperatures"]) == 2
+    assert "| pooled, cross-fitted T | all |" in (tmp_path / "cv" / "cv.md").read_text()
+
+
+def _fold_run(root, k, logits, labels):
+    from fer_core.artifact import Predictions, artifact_path
+    from scipy.special import softmax as _softmax
+
+    run = root / f"fold-{k}"
+    Predictions(ids=[f"f{k}-{i}" for i in range(len(labels))], labels=labels, probs=_softmax(logits, axis=1),
+                logits=logits, label_space=("a", "b", "c"), branch="audio/test", modality="audio",
+                dataset="synthetic", split="test", calibration_split="validation").save(artifact_path(run, "test"))
+    return run
+
+
+def test_cross_fitted_temperature_recovers_shared_overconfidence_without_own_labels(tmp_path):
+    from fer_audio.crossval import cross_fitted_test_metrics
+
+    rng = np.random.default_rng(0)
+    runs, folds = [], []
+    for k in range(1, 4):
+        true_logits = rng.normal(0, 1.5, size=(600, 3))
+        labels = np.array([rng.choice(3, p=p) for p in np.exp(true_logits) / np.exp(true_logits).sum(1, keepdims=True)])
+        folds.append((2.5 * true_logits, labels))  # every fold's model is overconfident by the same factor
+        runs.append(_fold_run(tmp_path, k, *folds[-1]))
+    out = cross_fitted_test_metrics(runs)
+    assert out["n"] == 1800
+    assert out["temperatures"] == pytest.approx([2.5] * 3, rel=0.15)
+    assert out["ece"] < out["ece_uncalibrated"]
+
+    # Fold 1's temperature must not change when fold 1's own labels do.
+    logits, labels = folds[0]
+    _fold_run(tmp_path, 1, logits, rng.permutation(labels))
+    assert cross_fitted_test_metrics(runs)["temperatures"][0] == pytest.approx(out["temperatures"][0])
+    assert cross_fitted_test_metrics(runs)["temperatures"][1] != pytest.approx(out["temperatures"][1])

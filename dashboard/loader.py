@@ -19,9 +19,10 @@ from typing import Any
 
 METRICS_FILE, CONFIG_FILE, HISTORY_FILE = "metrics.json", "config.json", "history.json"
 FUSION_FILE, ABLATION_FILE = "fusion.json", "ablation.json"
-COMPARISON_FILE, CONFORMAL_FILE = "comparison.json", "conformal.json"
-# `fer ensemble ablate` / `conformal` may write into a folder of their own, so their files mark a run too.
-RUN_MARKERS = (METRICS_FILE, CONFIG_FILE, HISTORY_FILE, FUSION_FILE, ABLATION_FILE, CONFORMAL_FILE)
+COMPARISON_FILE, CONFORMAL_FILE, CV_FILE = "comparison.json", "conformal.json", "cv.json"
+# `fer ensemble ablate` / `conformal` / `fer audio cv` may write into a folder of their own, so their files mark
+# a run too.
+RUN_MARKERS = (METRICS_FILE, CONFIG_FILE, HISTORY_FILE, FUSION_FILE, ABLATION_FILE, CONFORMAL_FILE, CV_FILE)
 WATCHED_FILES = (*RUN_MARKERS, COMPARISON_FILE, "best.pt")
 PREDICTIONS_DIR = "predictions"
 SKIP_DIRS = {PREDICTIONS_DIR, "__pycache__", "node_modules", "checkpoints"}
@@ -47,6 +48,7 @@ class Run:
     comparison: list[dict[str, Any]] | None = None  # rows
     tables_meta: dict[str, dict[str, Any]] = field(default_factory=dict)  # "ablation" -> its notes, command ...
     conformal: dict[str, Any] | None = None
+    cv: dict[str, Any] | None = None  # cross-validation summary (fer audio cv)
     prediction_splits: tuple[str, ...] = ()
     has_checkpoint: bool = False
 
@@ -123,6 +125,10 @@ class Results:
     @property
     def with_conformal(self) -> list[Run]:
         return [r for r in self.runs if r.conformal is not None]
+
+    @property
+    def with_cv(self) -> list[Run]:
+        return [r for r in self.runs if r.cv is not None]
 
     def get(self, run_id: str) -> Run | None:
         return next((r for r in self.runs if r.id == run_id), None)
@@ -252,7 +258,7 @@ def load_run(root: Path, path: Path, problems: list[str]) -> Run | None:
             problems.append(f"{rid}: {err}; training curves not shown")
         else:
             run.history = sorted(h, key=lambda e: e["epoch"])
-    for attr, name in (("fusion", FUSION_FILE), ("conformal", CONFORMAL_FILE)):
+    for attr, name in (("fusion", FUSION_FILE), ("conformal", CONFORMAL_FILE), ("cv", CV_FILE)):
         if (path / name).is_file():
             v, err = read_json(path / name)
             if err or not isinstance(v, dict):
@@ -272,7 +278,7 @@ def load_run(root: Path, path: Path, problems: list[str]) -> Run | None:
     if pred_dir.is_dir():
         run.prediction_splits = tuple(sorted(p.stem for p in pred_dir.glob("*.json") if not p.name.startswith(".")))
     run.has_checkpoint = (path / "best.pt").is_file()
-    if all(v is None for v in (run.metrics, run.config, run.history, run.fusion, run.ablation, run.conformal)):
+    if all(v is None for v in (run.metrics, run.config, run.history, run.fusion, run.ablation, run.conformal, run.cv)):
         return None  # every marker file was corrupt: already reported
     return run
 

@@ -249,3 +249,18 @@ def conformal_frame(runs: Iterable[Run]) -> pd.DataFrame:
     cols = ["run", "method", "target coverage", "coverage", "mean set size", "singletons", "singleton accuracy",
             "empty sets", "n"]
     return pd.DataFrame(rows, columns=cols).set_index("run")
+
+
+def cv_frame(cv: dict[str, Any]) -> pd.DataFrame:
+    """A cross-validation summary (``cv.json``): one row per fold, then the pooled rows (every clip once)."""
+    rows = [{"rows": f"fold {f.get('fold')}", "test actors": ",".join(map(str, f.get("test_actors") or [])),
+             "n": f.get("n"), TEST_ACC: _num(f.get("accuracy")), MACRO_F1: _num(f.get("macro_f1")),
+             NLL: _num(f.get("nll")), ECE: _num(f.get("ece")), ECE_UNCAL: _num(f.get("ece_uncalibrated"))}
+            for f in cv.get("per_fold") or [] if isinstance(f, dict)]
+    for label, key in (("pooled, each fold's own T", "pooled"), ("pooled, cross-fitted T", "pooled_cross_fitted_temperature")):
+        pooled = cv.get(key)
+        if isinstance(pooled, dict):
+            rows.append({"rows": label, "test actors": "all", "n": pooled.get("n"), TEST_ACC: _num(pooled.get("accuracy")),
+                         MACRO_F1: _num(pooled.get("macro_f1")), NLL: _num(pooled.get("nll")),
+                         ECE: _num(pooled.get("ece")), ECE_UNCAL: _num(pooled.get("ece_uncalibrated"))})
+    return pd.DataFrame(rows).set_index("rows") if rows else pd.DataFrame()

@@ -95,6 +95,12 @@ def cross_validate(cfg: dict[str, Any], *, data: str | None, out: Path, folds: i
         m = json.loads((run / "metrics.json").read_text())
         per_fold.append({"fold": f, "test_actors": list(split.test), "n": m["n"],
                          **{k: m.get(k) for k in KEYS}})
+    return write_summary(out, folds, command, per_fold)
+
+
+def write_summary(out: Path, folds: int, command: str, per_fold: list[dict[str, Any]], *,
+                  quiet: bool = False) -> dict[str, Any]:
+    """Pool the finished folds under ``out`` and write ``cv.json`` and ``cv.md`` (also printed)."""
     runs = [out / f"fold-{f}" for f in range(1, folds + 1)]
     pooled = pooled_test_metrics(runs)
     crossfit = cross_fitted_test_metrics(runs)
@@ -120,5 +126,6 @@ def cross_validate(cfg: dict[str, Any], *, data: str | None, out: Path, folds: i
               f"a perfectly calibrated model would show {crossfit['ece_of_perfect_calibration']['p05']:.2%}-"
               f"{crossfit['ece_of_perfect_calibration']['p95']:.2%} here.", ""]
     atomic.write_text(out / "cv.md", "\n".join(lines))
-    print("\n".join(lines), file=sys.stderr)
+    if not quiet:
+        print("\n".join(lines), file=sys.stderr)
     return summary

@@ -105,6 +105,20 @@ def write_ensemble(run_dir: Path, branch_dirs: dict[str, Path]) -> dict[str, Any
     return m
 
 
+def write_cv(cv_dir: Path, folds: int = 2) -> dict[str, dict[str, Any]]:
+    """Audio folds written like ``fer audio cv``'s, summarised by its real ``write_summary``."""
+    from fer_audio.crossval import KEYS, write_summary
+
+    per_fold, out = [], {}
+    for f in range(1, folds + 1):
+        m = write_branch(cv_dir / f"fold-{f}", branch="audio", modality="audio", dataset="ravdess",
+                         label_space=RAVDESS8, splits=("validation", "test"), seed=20 + f, signal=1.0)
+        out[f"ravdess/{cv_dir.name}/fold-{f}"] = m
+        per_fold.append({"fold": f, "test_actors": list(range(f, 25, folds)), "n": m["n"], **{k: m.get(k) for k in KEYS}})
+    write_summary(cv_dir, folds, "fer audio cv (fixture)", per_fold, quiet=True)
+    return out
+
+
 def build_results(root: Path, *, corrupt: bool = True, in_progress: bool = True) -> dict[str, dict[str, Any]]:
     """A results tree like the committed one; returns the metrics.json dicts by run id."""
     out: dict[str, dict[str, Any]] = {}
@@ -123,6 +137,7 @@ def build_results(root: Path, *, corrupt: bool = True, in_progress: bool = True)
     out["ravdess/audio"] = write_branch(
         root / "ravdess" / "audio", branch="audio", modality="audio", dataset="ravdess", label_space=RAVDESS8,
         splits=("validation", "test"), seed=14, signal=1.0, history=_history(4, 0.8, 0.5, 14))
+    out.update(write_cv(root / "ravdess" / "kfold2"))
     if corrupt:
         bad = root / "fer2013" / "broken"
         bad.mkdir(parents=True)

@@ -55,9 +55,11 @@ def test_overview_shows_metrics_beside_the_papers_table(results_tree):
     root, expected = results_tree
     at = open_app(root)
     assert at.title[0].value == "Overview"
-    assert [s.value for s in at.subheader] == ["fer2013 · PrivateTest", "ravdess · test"]
+    assert [s.value for s in at.subheader] == ["fer2013 · PrivateTest", "ravdess · test",
+                                               "ravdess/kfold2 · 2-fold cross-validation by actor"]
     fer, ravdess = at.dataframe[0].value, at.dataframe[1].value
-    assert list(fer.index) == FER2013_RUNS and list(ravdess.index) == ["ravdess/audio"]
+    assert list(fer.index) == FER2013_RUNS
+    assert list(ravdess.index) == ["ravdess/audio", "ravdess/kfold2/fold-1", "ravdess/kfold2/fold-2"]
     for rid in FER2013_RUNS:
         m = expected[rid]
         assert fer.loc[rid, "test acc"] == pytest.approx(m["accuracy"], abs=1e-12)
@@ -81,8 +83,13 @@ def test_overview_shows_metrics_beside_the_papers_table(results_tree):
     best_train = max(FER2013_RUNS[:2], key=lambda r: expected[r]["train_accuracy_clean"])
     want.add((FER2013_RUNS.index(best_train), columns.index("train acc")))
     assert highlighted_cells(at.dataframe[0]) == want
-    assert highlighted_cells(at.dataframe[1]) == set()  # a single run is not "best"
-    paper = at.dataframe[2].value
+    cv = at.dataframe[2].value
+    assert list(cv.index) == ["fold 1", "fold 2", "pooled, each fold's own T", "pooled, cross-fitted T"]
+    folds = [expected[f"ravdess/kfold2/fold-{f}"] for f in (1, 2)]
+    assert list(cv["test acc"][:2]) == pytest.approx([m["accuracy"] for m in folds], abs=1e-12)
+    assert cv.loc["pooled, cross-fitted T", "test acc"] == pytest.approx(np.mean([m["accuracy"] for m in folds]))
+    assert cv.loc["pooled, each fold's own T", "n"] == sum(m["n"] for m in folds)
+    paper = at.dataframe[3].value
     assert paper.loc["efficientnet_b2", "paper test acc"] == 0.65213
     # the half-written run is skipped with a visible warning; the in-progress run is listed
     assert any("fer2013/broken" in w.value and "not valid JSON" in w.value for w in at.warning)

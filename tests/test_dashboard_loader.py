@@ -37,12 +37,23 @@ def test_discovers_finished_in_progress_and_corrupt_runs(results_tree):
     assert len(res.problems) == 1 and res.problems[0].startswith("fer2013/broken: metrics.json is not valid JSON")
     assert [r.id for r in res.ensembles] == ["fer2013/ensemble"]
     assert [r.id for r in res.with_conformal] == ["fer2013/ensemble"]
+    cv = res.get("ravdess/kfold2")
+    assert [r.id for r in res.with_cv] == ["ravdess/kfold2"] and not cv.finished and cv.dataset == "ravdess"
+    assert cv not in res.in_progress and cv.cv["folds"] == 2
     ens = res.get("fer2013/ensemble")
     assert ens.modality == "fusion" and len(ens.ablation) == 7 and ens.tables_meta["ablation"]["eval_split"] == "PrivateTest"
     face = res.get("fer2013/mobilenetv2_100")
     assert (face.backbone, face.recipe, face.dataset) == ("mobilenetv2_100", "paper", "fer2013")
     assert face.prediction_splits == ("PrivateTest", "PublicTest")
     assert [e["epoch"] for e in face.history] == list(range(1, 7))
+
+
+def test_corrupt_cv_summary_is_reported_not_shown(tmp_path):
+    (tmp_path / "ravdess" / "kfold4").mkdir(parents=True)
+    (tmp_path / "ravdess" / "kfold4" / "cv.json").write_text('{"folds": 4, "per_')
+    res = loader.load_results(tmp_path)
+    assert res.with_cv == [] and len(res.problems) == 1
+    assert res.problems[0].startswith("ravdess/kfold4: cv.json is not valid JSON")
 
 
 def test_missing_and_empty_roots(tmp_path):

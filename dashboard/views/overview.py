@@ -41,6 +41,15 @@ if state.require_finished(results):
                "*paper* columns: Kim, Yang & Choi, Table 1. *train acc*: clean Training images with the selected "
                "checkpoint. ECE: 15 equal-width bins, after temperature scaling on the calibration split "
                "(*ECE uncal.*: before). T: the fitted temperature.")
+    for run in (r for r in results.with_cv if r.dataset in chosen_datasets):
+        frame = tables.cv_frame(run.cv)
+        if frame.empty:
+            continue
+        st.subheader(f"{run.id} · {run.cv.get('folds', '?')}-fold cross-validation by actor")
+        st.dataframe(tables.style(frame, [tables.TEST_ACC, tables.MACRO_F1], [tables.NLL, tables.ECE, tables.ECE_UNCAL]),
+                     placeholder=tables.NO_VALUE, key=f"cv_{run.id}")
+        st.caption("Pooled rows score every clip once, so their ECE is far less noisy than one fold's. Cross-fitted T: "
+                   "each fold's temperature is fit on the other folds' out-of-fold predictions (docs/audio.md).")
     with st.expander("The paper's Table 1 (Kim, Yang & Choi)"):
         st.dataframe(tables.style(tables.paper_table(), [tables.PAPER_TRAIN, tables.PAPER_TEST]),
                      placeholder=tables.NO_VALUE, key="paper_table")

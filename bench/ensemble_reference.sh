@@ -2,8 +2,11 @@
 # The committed fusions of the FER2013 reference runs (results/fer2013/ensemble) and the RAVDESS pseudo-pairs
 # (results/ravdess/pseudo-pairs): every command behind the README's ensemble tables. Cheap (about a minute).
 set -euo pipefail
+# Every committed reference run: the three backbones, the landmark ensemble, and session 2's shorter MobileNetV2 and
+# EfficientNet-B0 runs (same backbones, different regularisation and length: cheap extra members).
 B=(--branch results/fer2013/mobilenetv2_100 --branch results/fer2013/efficientnet_b0
-   --branch results/fer2013/efficientnet_b2 --branch results/fer2013/landmarks)
+   --branch results/fer2013/efficientnet_b2 --branch results/fer2013/landmarks
+   --branch results/fer2013/session2/mobilenetv2_100 --branch results/fer2013/session2/efficientnet_b0)
 rm -rf results/fer2013/ensemble
 fer ensemble fuse "${B[@]}" --method stacking --out results/fer2013/ensemble --no-progress
 fer ensemble fuse "${B[@]}" --method logpool --out results/fer2013/ensemble/logpool --no-progress

@@ -96,8 +96,22 @@ def load_checked_split(run_dir: Path, split: str, eval_split: str) -> Prediction
 
 
 def _unique_names(arts: list[Predictions], run_dirs: list[Path]) -> list[str]:
+    """Branch names, made unique where two runs share one: ``face/mobilenetv2_100@session2/mobilenetv2_100``.
+
+    The suffix is the shortest tail of the run directory's path that tells the clashing runs apart.
+    """
     raw = [a.branch for a in arts]
-    names = [f"{n}@{d.name}" if raw.count(n) > 1 else n for n, d in zip(raw, run_dirs)]
+    names = list(raw)
+    for name in set(raw):
+        clash = [i for i, n in enumerate(raw) if n == name]
+        if len(clash) < 2:
+            continue
+        parts = [Path(run_dirs[i]).resolve().parts for i in clash]
+        depth = 1
+        while depth < max(map(len, parts)) and len({p[-depth:] for p in parts}) < len(parts):
+            depth += 1
+        for i, p in zip(clash, parts):
+            names[i] = f"{name}@{Path(*p[-depth:]).as_posix()}"
     seen: dict[str, int] = {}
     out = []
     for n in names:

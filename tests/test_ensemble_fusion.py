@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import json
 
 import numpy as np
@@ -258,3 +259,17 @@ def test_custom_split_names(tmp_path):
     assert sorted(p.name for p in (out / "predictions").iterdir()) == ["test.json", "validation.json"]
     assert json.loads((out / "metrics.json").read_text())["split"] == "test"
     assert fer(["ensemble", "conformal", "--run", str(out), "--fit-split", "validation", "--eval-split", "test"]) == 0
+
+
+def test_clashing_branch_names_get_the_shortest_telling_path():
+    from ensemble.inputs import _unique_names
+
+    class A:
+        def __init__(self, branch):
+            self.branch = branch
+
+    arts = [A("face/m"), A("face/m"), A("landmarks"), A("face/b")]
+    dirs = [Path("/r/fer2013/m"), Path("/r/fer2013/session2/m"), Path("/r/fer2013/landmarks"), Path("/r/x/b")]
+    assert _unique_names(arts, dirs) == ["face/m@fer2013/m", "face/m@session2/m", "landmarks", "face/b"]
+    assert _unique_names([A("f"), A("f")], [Path("/a/run"), Path("/b/run")]) == ["f@a/run", "f@b/run"]
+    assert _unique_names([A("f"), A("f")], [Path("/a/run"), Path("/a/run")]) == ["f@/a/run", "f@/a/run#2"]

@@ -45,6 +45,6 @@ def test_overview_loads_in_headless_chromium(browser_ready, tmp_path_factory):
     assert not exceptions, [e.text for e in exceptions]
     assert "Overview" in body and "fer2013 · PrivateTest" in body and "ravdess · test" in body
     assert "fer2013/broken" in body  # the visible warning about the half-written run
-    assert len(tables) == 3  # fer2013, ravdess, and the paper's Table 1 (in its expander)
+    assert len(tables) == 4  # fer2013, ravdess, its cross-validation summary, and the paper's Table 1 (expander)
     assert shot.stat().st_size > 20_000
     assert "Results root" in sidebar and "Try it" in sidebar and "try_it" not in sidebar

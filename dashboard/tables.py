@@ -251,16 +251,17 @@ def conformal_frame(runs: Iterable[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols).set_index("run")
 
 
+def _cv_row(label: str, actors: str, m: dict[str, Any]) -> dict[str, Any]:
+    return {"rows": label, "test actors": actors, "n": m.get("n"), TEST_ACC: _num(m.get("accuracy")),
+            MACRO_F1: _num(m.get("macro_f1")), NLL: _num(m.get("nll")), ECE: _num(m.get("ece")),
+            ECE_UNCAL: _num(m.get("ece_uncalibrated"))}
+
+
 def cv_frame(cv: dict[str, Any]) -> pd.DataFrame:
     """A cross-validation summary (``cv.json``): one row per fold, then the pooled rows (every clip once)."""
-    rows = [{"rows": f"fold {f.get('fold')}", "test actors": ",".join(map(str, f.get("test_actors") or [])),
-             "n": f.get("n"), TEST_ACC: _num(f.get("accuracy")), MACRO_F1: _num(f.get("macro_f1")),
-             NLL: _num(f.get("nll")), ECE: _num(f.get("ece")), ECE_UNCAL: _num(f.get("ece_uncalibrated"))}
+    rows = [_cv_row(f"fold {f.get('fold')}", ",".join(map(str, f.get("test_actors") or [])), f)
             for f in cv.get("per_fold") or [] if isinstance(f, dict)]
-    for label, key in (("pooled, each fold's own T", "pooled"), ("pooled, cross-fitted T", "pooled_cross_fitted_temperature")):
-        pooled = cv.get(key)
-        if isinstance(pooled, dict):
-            rows.append({"rows": label, "test actors": "all", "n": pooled.get("n"), TEST_ACC: _num(pooled.get("accuracy")),
-                         MACRO_F1: _num(pooled.get("macro_f1")), NLL: _num(pooled.get("nll")),
-                         ECE: _num(pooled.get("ece")), ECE_UNCAL: _num(pooled.get("ece_uncalibrated"))})
+    rows += [_cv_row(label, "all", cv[key]) for label, key in (("pooled, each fold's own T", "pooled"),
+                                                               ("pooled, cross-fitted T", "pooled_cross_fitted_temperature"))
+             if isinstance(cv.get(key), dict)]
     return pd.DataFrame(rows).set_index("rows") if rows else pd.DataFrame()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,32 +31,42 @@ def summarise(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _pooled(probs: np.ndarray, raw: np.ndarray, labels: np.ndarray, label_space) -> dict[str, Any]:
+def _pooled(probs: np.ndarray, logits: list[np.ndarray], labels: np.ndarray, label_space) -> dict[str, Any]:
     s = metrics.summary(probs, labels, label_space)
+    raw = np.concatenate([softmax(lg, axis=1) for lg in logits])
     return {"n": int(len(labels)), "accuracy": s["accuracy"], "macro_f1": s["macro_f1"], "nll": s["nll"],
             "ece": s["ece"], "ece_uncalibrated": metrics.ece(raw, labels),
             "ece_of_perfect_calibration": metrics.ece_of_perfect_calibration(probs)}
 
 
-def _scored_test(runs: list[Path]) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], tuple]:
+@dataclass
+class FoldScores:
+    """Each fold's scored test clips (present and labelled), in fold order."""
+
+    probs: list[np.ndarray]
+    logits: list[np.ndarray]
+    labels: list[np.ndarray]
+    label_space: tuple[str, ...]
+
+
+def load_fold_scores(runs: list[Path]) -> FoldScores:
     arts = [artifact.load_run(run, "test") for run in runs]
     keep = [a.present & (a.labels >= 0) for a in arts]
-    return ([a.probs[k] for a, k in zip(arts, keep)], [a.logits[k] for a, k in zip(arts, keep)],
-            [a.labels[k] for a, k in zip(arts, keep)], arts[0].label_space)
+    return FoldScores([a.probs[k] for a, k in zip(arts, keep)], [a.logits[k] for a, k in zip(arts, keep)],
+                      [a.labels[k] for a, k in zip(arts, keep)], arts[0].label_space)
 
 
-def pooled_test_metrics(runs: list[Path]) -> dict[str, Any]:
+def pooled_test_metrics(runs: list[Path] | FoldScores) -> dict[str, Any]:
     """Accuracy, NLL and calibrated ECE over the union of the folds' test actors (every clip once).
 
     Each fold's probabilities carry that fold's own temperature; pooling gives n = all clips, where the
     15-bin ECE is far less noisy than on one fold's few actors (see ``ece_of_perfect_calibration``).
     """
-    probs, logits, labels, space = _scored_test(runs)
-    raw = np.concatenate([softmax(lg, axis=1) for lg in logits])
-    return _pooled(np.concatenate(probs), raw, np.concatenate(labels), space)
+    sc = runs if isinstance(runs, FoldScores) else load_fold_scores(runs)
+    return _pooled(np.concatenate(sc.probs), sc.logits, np.concatenate(sc.labels), sc.label_space)
 
 
-def cross_fitted_test_metrics(runs: list[Path]) -> dict[str, Any]:
+def cross_fitted_test_metrics(runs: list[Path] | FoldScores) -> dict[str, Any]:
     """Pooled test metrics where fold k's temperature is fit on the other folds' out-of-fold test predictions.
 
     A fold's own validation actors are too few to estimate a temperature that transfers to new voices (two
@@ -65,17 +76,17 @@ def cross_fitted_test_metrics(runs: list[Path]) -> dict[str, Any]:
     this estimates the recipe's temperature rather than being a fully nested protocol (that would need an
     inner cross-validation: k x (k-1) more runs).
     """
-    if len(runs) < 2:
+    sc = runs if isinstance(runs, FoldScores) else load_fold_scores(runs)
+    if len(sc.logits) < 2:
         raise ValueError("cross-fitted temperatures need at least 2 folds")
-    _, logits, labels, space = _scored_test(runs)
     temps, probs = [], []
-    for k in range(len(runs)):
-        others = [j for j in range(len(runs)) if j != k]
-        t = fit_temperature(np.concatenate([logits[j] for j in others]), np.concatenate([labels[j] for j in others]))
+    for k in range(len(sc.logits)):
+        others = [j for j in range(len(sc.logits)) if j != k]
+        t = fit_temperature(np.concatenate([sc.logits[j] for j in others]),
+                            np.concatenate([sc.labels[j] for j in others]))
         temps.append(t)
-        probs.append(calibrated_probs(logits[k], t))
-    raw = np.concatenate([softmax(lg, axis=1) for lg in logits])
-    return {"temperatures": temps, **_pooled(np.concatenate(probs), raw, np.concatenate(labels), space)}
+        probs.append(calibrated_probs(sc.logits[k], t))
+    return {"temperatures": temps, **_pooled(np.concatenate(probs), sc.logits, np.concatenate(sc.labels), sc.label_space)}
 
 
 def cross_validate(cfg: dict[str, Any], *, data: str | None, out: Path, folds: int, command: str, device: str,
@@ -101,9 +112,9 @@ def cross_validate(cfg: dict[str, Any], *, data: str | None, out: Path, folds: i
 def write_summary(out: Path, folds: int, command: str, per_fold: list[dict[str, Any]], *,
                   quiet: bool = False) -> dict[str, Any]:
     """Pool the finished folds under ``out`` and write ``cv.json`` and ``cv.md`` (also printed)."""
-    runs = [out / f"fold-{f}" for f in range(1, folds + 1)]
-    pooled = pooled_test_metrics(runs)
-    crossfit = cross_fitted_test_metrics(runs)
+    scores = load_fold_scores([out / f"fold-{f}" for f in range(1, folds + 1)])
+    pooled = pooled_test_metrics(scores)
+    crossfit = cross_fitted_test_metrics(scores)
     summary = {"command": command, "folds": folds, "per_fold": per_fold, "summary": summarise(per_fold),
                "pooled": pooled, "pooled_cross_fitted_temperature": crossfit}
     atomic.write_json(out / "cv.json", summary)

@@ -185,13 +185,14 @@ def training_summary(runs: Iterable[Run]) -> pd.DataFrame:
         best = int(np.nanargmax(val)) if np.isfinite(val).any() else None
         rows.append({
             "run": r.id, "status": "finished" if r.finished else "in progress", "epochs": len(h),
+            "warm start (epochs)": (r.metrics or {}).get("prior_epochs") or 0,
             "best epoch": h[best]["epoch"] if best is not None else None,
             "best val acc": val[best] if best is not None else np.nan,
             "time (min)": float(np.nansum(times)) / 60 if np.isfinite(times).any() else np.nan,
             "images/s": float(np.nanmedian(speed)) if np.isfinite(speed).any() else np.nan,
         })
-    return pd.DataFrame(rows, columns=["run", "status", "epochs", "best epoch", "best val acc", "time (min)",
-                                       "images/s"]).set_index("run")
+    return pd.DataFrame(rows, columns=["run", "status", "epochs", "warm start (epochs)", "best epoch", "best val acc",
+                                       "time (min)", "images/s"]).set_index("run")
 
 
 def ablation_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:

@@ -34,6 +34,9 @@ def register(sub) -> None:
     t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
     t.add_argument("--resume", action="store_true", help="continue a killed run from its last.pt")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    t.add_argument("--init-from", metavar="RUN_OR_CKPT",
+                   help="warm restart: start from the weights of a finished run (its best.pt) or a checkpoint file; "
+                        "optimizer, schedule and epochs start afresh")
     t.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs of this invocation (time-boxed jobs)")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.set_defaults(func=run_train)
@@ -71,6 +74,9 @@ def resolve_config(args: argparse.Namespace) -> dict:
                       ("seed", "train.seed"), ("input_size", "model.input_size")):
         if getattr(args, flag, None) is not None:
             sets.append(f"{key}={getattr(args, flag)}")
+    if getattr(args, "init_from", None):
+        init = Path(args.init_from)
+        sets.append(f"train.init_from={init / 'best.pt' if init.is_dir() else init}")
     cfg = apply_overrides(cfg, sets)
     if getattr(args, "backbone", None):
         cfg["model"]["backbone"] = args.backbone

@@ -15,7 +15,8 @@ from fer_core.errors import UserError
 from fer_face.models import get_backbone
 
 COLUMNS = ["backbone", "paper_train_acc", "paper_test_acc", "train_acc", "test_acc", "test_macro_f1", "test_nll",
-           "test_ece", "test_ece_uncalibrated", "temperature", "epochs", "recipe", "dataset", "command"]
+           "test_ece", "test_ece_uncalibrated", "temperature", "epochs", "prior_epochs", "recipe", "dataset", "command",
+           "warm_start_command"]
 
 
 def collect_row(backbone: str, run_dir: Path) -> dict[str, Any]:
@@ -33,14 +34,21 @@ def collect_row(backbone: str, run_dir: Path) -> dict[str, Any]:
         "test_ece_uncalibrated": m["ece_uncalibrated"],
         "temperature": m["temperature"],
         "epochs": m.get("epochs"),
+        "prior_epochs": m.get("prior_epochs") or 0,
         "recipe": m.get("recipe"),
         "dataset": m.get("dataset"),
         "command": m["command"],
+        "warm_start_command": m.get("warm_start_command"),
     }
 
 
 def _pct(v: Any) -> str:
     return "" if v is None else f"{100 * v:.2f}"
+
+
+def _epochs(row: dict[str, Any]) -> str:
+    """``42+36`` for a warm restart of epoch-42 weights trained 36 more epochs."""
+    return f"{row['prior_epochs']}+{row['epochs']}" if row.get("prior_epochs") else str(row["epochs"])
 
 
 def to_markdown(rows: list[dict[str, Any]], split: str = "PrivateTest") -> str:
@@ -53,12 +61,15 @@ def to_markdown(rows: list[dict[str, Any]], split: str = "PrivateTest") -> str:
         lines.append(
             f"| {r['backbone']} | {_pct(r['paper_train_acc'])} | {_pct(r['paper_test_acc'])} | {_pct(r['train_acc'])} | "
             f"**{_pct(r['test_acc'])}** | {r['test_macro_f1']:.3f} | {r['test_nll']:.3f} | {_pct(r['test_ece'])} | "
-            f"{_pct(r['test_ece_uncalibrated'])} | {r['temperature']:.2f} | {r['epochs']} | {r['recipe']} |"
+            f"{_pct(r['test_ece_uncalibrated'])} | {r['temperature']:.2f} | {_epochs(r)} | {r['recipe']} |"
         )
     lines.append("")
     lines.append("Accuracies in %. Our train accuracy is measured on clean (non-augmented) Training images with the "
                  "selected checkpoint. Commands:")
-    lines += [f"- {r['backbone']}: `{r['command']}`" for r in rows]
+    for r in rows:
+        lines.append(f"- {r['backbone']}: `{r['command']}`")
+        if r.get("warm_start_command"):
+            lines.append(f"  (warm restart of the run made by `{r['warm_start_command']}`)")
     if any(r["dataset"] == "synthetic" for r in rows):
         lines.insert(0, "**SYNTHETIC DATA - not comparable with the paper.**\n")
     return "\n".join(lines) + "\n"

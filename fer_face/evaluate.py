@@ -17,6 +17,7 @@ from fer_core.run_dir import read_history, write_evaluation
 from fer_face.checkpoint import load_checkpoint
 from fer_face.distributed import pick_device
 from fer_face.inference import predict_logits
+from fer_face.lineage import warm_start_command, warm_start_epochs
 
 CAL_SPLIT, TEST_SPLIT = "PublicTest", "PrivateTest"
 
@@ -82,6 +83,9 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto",
         "val_accuracy": public["accuracy"],
         "best_epoch": saved["checkpoint_meta"]["epoch"],
         "epochs": len(history),
+        "warm_start_from": cfg["train"].get("init_from") or None,
+        "prior_epochs": warm_start_epochs(cfg["train"]),
+        "warm_start_command": warm_start_command(cfg["train"]),
         "train_time_s": round(sum(h["epoch_time_s"] for h in history), 1),
         "train_images_per_s": round(float(np.median([h["train_images_per_s"] for h in history])), 1) if history else None,
         "paper": {"train_accuracy": spec.paper_train_acc, "test_accuracy": spec.paper_test_acc},

@@ -28,6 +28,7 @@ from fer_face.augment import augment, to_float
 from fer_face.checkpoint import load_checkpoint
 from fer_face.distributed import DistContext, all_reduce_sum, barrier, init_distributed, pick_device, shutdown
 from fer_face.inference import predict_logits
+from fer_face.lineage import warm_start_epochs
 from fer_face.models import create_model, get_backbone
 
 LOG_EVERY = 10  # steps between host syncs (progress bar, NaN check)
@@ -99,6 +100,10 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
 
     torch.manual_seed(t_cfg["seed"])
     model = build_model(cfg, num_classes).to(dev)
+    if ckpt is None and t_cfg.get("init_from"):
+        # warm restart: weights only; optimizer, schedule and epoch count start afresh
+        parent = load_checkpoint(t_cfg["init_from"], backbone=cfg["model"]["backbone"], num_classes=num_classes)
+        model.load_state_dict(parent["model"])
     if t_cfg["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(model, t_cfg)
@@ -133,7 +138,8 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
         for note in ds.notes:
             print(f"note: {note}", file=sys.stderr)
 
-    meta = {"backbone": cfg["model"]["backbone"], "num_classes": num_classes, "label_space": list(ds.label_space)}
+    meta = {"backbone": cfg["model"]["backbone"], "num_classes": num_classes, "label_space": list(ds.label_space),
+            "prior_epochs": warm_start_epochs(t_cfg) or 0}
     epochs_this_run = 0
     for epoch in range(start_epoch, t_cfg["epochs"]):
         torch.manual_seed(t_cfg["seed"] * 100_003 + epoch * 1009 + ctx.rank)  # dropout / drop-path stream

@@ -270,3 +270,15 @@ def test_default_results_root_reads_streamlit_script_args(monkeypatch):
     monkeypatch.setenv("FER_RESULTS", "elsewhere")
     assert default_results_root([]) == "elsewhere"
     assert json.loads(json.dumps(default_results_root(["--results=x"]))) == "x"
+
+
+def test_training_summary_shows_warm_starts(tmp_path):
+    hist = [{"epoch": e, "val_acc": v, "epoch_time_s": 60.0, "train_images_per_s": 200.0}
+            for e, v in ((1, 0.60), (2, 0.64), (3, 0.63))]
+    runs = [loader.Run(id="restart", path=tmp_path, metrics={"prior_epochs": 42}, history=hist),
+            loader.Run(id="scratch", path=tmp_path, metrics={}, history=hist[:1]),
+            loader.Run(id="running", path=tmp_path, history=hist[:2])]
+    df = tables.training_summary(runs)
+    assert df.loc["restart", "warm start (epochs)"] == 42 and df.loc["restart", "best epoch"] == 2
+    assert df.loc["scratch", "warm start (epochs)"] == 0 and df.loc["running", "status"] == "in progress"
+    assert df.loc["restart", "time (min)"] == pytest.approx(3.0)

@@ -12,6 +12,7 @@ from fer_core import artifact
 from fer_core.errors import UserError
 from fer_face.checkpoint import load_checkpoint
 from fer_face.cli import resolve_config
+from fer_face.compare import collect_row, to_markdown
 from fer_face.config import apply_overrides, load_recipe
 from fer_face.train import train
 
@@ -132,3 +133,41 @@ def test_recipes_differ_where_the_paper_says():
     assert paper["train"]["epochs"] == 100 and paper["augment"]["hflip"] is False and not paper["eval"]["tta_flip"]
     assert improved["train"]["label_smoothing"] > 0 and improved["train"]["optimizer"] == "adamw"
     assert improved["eval"]["tta_flip"] and improved["augment"]["hflip"]
+
+
+def test_warm_restart_starts_from_the_parent_weights_with_a_fresh_schedule(tmp_path):
+    parent = tmp_path / "parent"
+    train(cfg_for(epochs=1), data="synthetic", out=parent, command="t", progress=False, evaluate=False)
+    # lr 0 keeps every parameter where it started, so the child's weights must be the parent's best.pt exactly
+    child_cfg = cfg_for(epochs=1, extra=["train.lr=0.0", "train.scheduler=none", f"train.init_from={parent / 'best.pt'}"])
+    child = tmp_path / "child"
+    train(child_cfg, data="synthetic", out=child, command="child", progress=False)
+    a = torch.load(parent / "best.pt", weights_only=True)["model"]
+    b = torch.load(child / "last.pt", weights_only=True)
+    assert b["epoch"] == 1 and len(json.loads(b["history_json"])) == 1
+    params = [k for k in a if "running_" not in k and "num_batches" not in k]
+    assert len(params) > 100
+    for k in params:
+        torch.testing.assert_close(b["model"][k], a[k], rtol=0, atol=0, msg=k)
+    assert json.loads((child / "config.json").read_text())["config"]["train"]["init_from"] == str(parent / "best.pt")
+    # the lineage reaches the metrics and the comparison table: 1 epoch of parent weights + 1 epoch here
+    m = json.loads((child / "metrics.json").read_text())
+    assert m["prior_epochs"] == 1 and m["epochs"] == 1 and m["warm_start_command"] == "t"
+    row = collect_row("mobilenetv2_100", child)
+    assert row["prior_epochs"] == 1
+    md = to_markdown([row])
+    assert "| 1+1 |" in md and "warm restart of the run made by `t`" in md
+
+
+def test_warm_restart_from_a_run_directory_and_bad_parents(tmp_path):
+    parent = tmp_path / "parent"
+    train(cfg_for(epochs=1), data="synthetic", out=parent, command="t", progress=False, evaluate=False)
+    args = type("A", (), dict(recipe="improved", set=[], backbone="mobilenetv2_100", init_from=str(parent)))()
+    assert resolve_config(args)["train"]["init_from"] == str(parent / "best.pt")
+    r = fer("face", "train", "--backbone", "efficientnet_b0", "--data", "synthetic", "--init-from", str(parent),
+            "--out", str(tmp_path / "b0"), "--no-progress")
+    assert r.returncode == 2 and "is for backbone 'mobilenetv2_100', not 'efficientnet_b0'" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "b0" / "last.pt").exists()
+    r = fer("face", "train", "--backbone", "mobilenetv2_100", "--data", "synthetic", "--init-from",
+            str(tmp_path / "nowhere.pt"), "--out", str(tmp_path / "x"), "--no-progress")
+    assert r.returncode == 2 and "nowhere.pt" in r.stderr and "Traceback" not in r.stderr

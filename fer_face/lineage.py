@@ -1,0 +1,34 @@
+"""Where a run's weights came from: warm restarts (``train.init_from``) chain runs together."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fer_face.checkpoint import load_checkpoint
+
+
+def warm_start_epochs(train_cfg: dict) -> int | None:
+    """Epochs behind the weights a warm-restarted run started from (0 for a run from scratch).
+
+    None when the parent checkpoint named in ``train.init_from`` is no longer there to ask.
+    """
+    parent = train_cfg.get("init_from")
+    if not parent:
+        return 0
+    if not Path(parent).is_file():
+        return None
+    meta = load_checkpoint(parent)["meta"]
+    return int(meta["epoch"]) + int(meta.get("prior_epochs", 0))
+
+
+def warm_start_command(train_cfg: dict) -> str | None:
+    """The command that trained the parent run (from its ``config.json``), so a chain stays reproducible."""
+    parent = train_cfg.get("init_from")
+    config = Path(parent).parent / "config.json" if parent else None
+    if config is None or not config.is_file():
+        return None
+    try:
+        return json.loads(config.read_text()).get("command")
+    except (OSError, ValueError):
+        return None

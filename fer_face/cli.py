@@ -45,6 +45,9 @@ def register(sub) -> None:
     e.add_argument("run", type=Path, help="run directory")
     add_data_args(e)
     e.add_argument("--device", default="auto")
+    e.add_argument("--set", action="append", default=[], metavar="eval.KEY=VALUE",
+                   help="change an evaluation setting and save it in the run's config, e.g. --set eval.tta_shift_px=2 "
+                        "(test-time views; choose on PublicTest, never on PrivateTest)")
     e.set_defaults(func=run_evaluate)
 
     c = fsub.add_parser("compare", help="train or collect the paper's three backbones and write the comparison table")
@@ -100,7 +103,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     saved = load_run_config(args.run)
     ds = load_fer2013(args.data or saved["data"]["source"], strict_size=args.strict_size)
-    evaluate_run(args.run, ds, command=args.command_line, device=args.device)
+    evaluate_run(args.run, ds, command=args.command_line, device=args.device, eval_overrides=args.set)
     return 0
 
 

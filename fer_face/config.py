@@ -19,7 +19,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "seed": int, "init_from": str,
     },
     "augment": {"translate_px": float, "hflip": bool, "rotate_deg": float, "scale": float, "erase_prob": float},
-    "eval": {"tta_flip": bool, "batch_size": int},
+    "eval": {"tta_flip": bool, "tta_shift_px": int, "batch_size": int},
 }
 CHOICES = {
     ("train", "optimizer"): ("adam", "adamw", "sgd"),

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fer_core import atomic
 from fer_core.artifact import Predictions, artifact_path
 from fer_core.calibration import calibrated_probs, fit_temperature
 from fer_core.errors import UserError
@@ -44,16 +45,22 @@ def load_run_model(run_dir: Path, device: torch.device, which: str = "best") -> 
     return model, {**saved, "checkpoint_meta": ckpt["meta"]}
 
 
-def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto", progress: bool = True) -> dict:
+def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto", progress: bool = True,
+                 eval_overrides: list[str] = ()) -> dict:
+    """``eval_overrides`` (``eval.key=value``) change how a finished run is evaluated, e.g. its test-time views;
+    the run's ``config.json`` is updated to match once the new artifacts are written."""
     run_dir = Path(run_dir)
     dev = pick_device(device)
     model, saved = load_run_model(run_dir, dev)
+    if eval_overrides:
+        saved["config"] = _with_eval_overrides(saved["config"], eval_overrides)
     cfg = saved["config"]
     kw = dict(device=dev, batch_size=cfg["eval"]["batch_size"], tta_flip=cfg["eval"]["tta_flip"],
-              channels_last=cfg["train"].get("channels_last", True))
+              tta_shift_px=cfg["eval"].get("tta_shift_px", 0), channels_last=cfg["train"].get("channels_last", True))
     logits = {s: predict_logits(model, ds.split_arrays(s)[0], **kw) for s in (CAL_SPLIT, TEST_SPLIT)}
     x_train, y_train = ds.split_arrays("Training")
-    train_clean_acc = float((predict_logits(model, x_train, **{**kw, "tta_flip": False}).argmax(1) == y_train).mean())
+    plain = {**kw, "tta_flip": False, "tta_shift_px": 0}
+    train_clean_acc = float((predict_logits(model, x_train, **plain).argmax(1) == y_train).mean())
     y_cal = ds.split_arrays(CAL_SPLIT)[1]
     temperature = fit_temperature(logits[CAL_SPLIT], y_cal)
     backbone = cfg["model"]["backbone"]
@@ -65,7 +72,7 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto",
             modality="face", dataset=ds.name, split=split, temperature=temperature, calibration_split=CAL_SPLIT,
             fit_splits=["Training", CAL_SPLIT], command=saved["command"],
             extra={"backbone": backbone, "recipe": cfg.get("recipe"), "checkpoint_epoch": saved["checkpoint_meta"]["epoch"],
-                   "tta_flip": cfg["eval"]["tta_flip"]},
+                   "tta_flip": cfg["eval"]["tta_flip"], "tta_shift_px": cfg["eval"].get("tta_shift_px", 0)},
         )
         arts[split].save(artifact_path(run_dir, split))
     history = read_history(run_dir)
@@ -91,5 +98,19 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto",
         "paper": {"train_accuracy": spec.paper_train_acc, "test_accuracy": spec.paper_test_acc},
         "evaluate_command": command if command != saved["command"] else None,
     })
+    if eval_overrides:
+        config = {k: v for k, v in saved.items() if k != "checkpoint_meta"}
+        atomic.write_json(run_dir / "config.json", config)
     return write_evaluation(run_dir, metrics, command=saved["command"], history=history,
                             curves_title=f"{backbone} ({cfg.get('recipe')})")
+
+
+def _with_eval_overrides(cfg: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    from fer_core.recipe import parse_override
+    from fer_face.config import apply_overrides
+
+    for text in overrides:
+        section = parse_override(text)[0]
+        if section != "eval":
+            raise UserError(f"--set {text}: only eval.* settings can change after training (this run is trained)")
+    return apply_overrides(cfg, list(overrides))

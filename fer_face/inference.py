@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from fer_face.augment import to_float
 from fer_face.data.dataset import IMAGE_SIZE
@@ -60,11 +61,32 @@ def fastest_for_cpu(model: torch.nn.Module, calls: int = 15) -> torch.nn.Module:
     return frozen if median_ms(frozen) < median_ms(eager) else eager
 
 
+def shifted(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """The batch moved by (dx, dy) pixels, edges replicated (no wrap-around)."""
+    if dx == 0 and dy == 0:
+        return x
+    h, w = x.shape[-2:]
+    p = max(abs(dx), abs(dy))
+    padded = F.pad(x, (p, p, p, p), mode="replicate")
+    return padded[..., p - dy:p - dy + h, p - dx:p - dx + w]
+
+
+def tta_offsets(shift_px: int) -> list[tuple[int, int]]:
+    """The original view plus, with ``shift_px``, the four views moved by that many pixels."""
+    if shift_px <= 0:
+        return [(0, 0)]
+    return [(0, 0), (shift_px, 0), (-shift_px, 0), (0, shift_px), (0, -shift_px)]
+
+
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: np.ndarray | torch.Tensor, *, device: torch.device,
-                   batch_size: int = 512, tta_flip: bool = False, channels_last: bool = True,
+                   batch_size: int = 512, tta_flip: bool = False, tta_shift_px: int = 0, channels_last: bool = True,
                    amp: bool = False) -> np.ndarray:
-    """(N, 48, 48) uint8 -> (N, C) float64 logits (mean of the original and mirrored view with TTA)."""
+    """(N, 48, 48) uint8 -> (N, C) float64 logits, averaged over the test-time views.
+
+    Views: the image, its mirror with ``tta_flip``, and with ``tta_shift_px`` each of those moved by that many
+    pixels left, right, up and down (1, 2, 5 or 10 views).
+    """
     model.eval()
     x_all = torch.as_tensor(np.require(images, requirements=["W"]) if isinstance(images, np.ndarray) else images)
     if x_all.ndim == 3:
@@ -75,10 +97,10 @@ def predict_logits(model: torch.nn.Module, images: np.ndarray | torch.Tensor, *,
         xb = to_float(xb)
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
+        views = [shifted(v, dx, dy) for v in ([xb, torch.flip(xb, dims=[3])] if tta_flip else [xb])
+                 for dx, dy in tta_offsets(tta_shift_px)]
         with torch.autocast(device.type, enabled=amp):
-            logits = model(xb).float()
-            if tta_flip:
-                logits = (logits + model(torch.flip(xb, dims=[3])).float()) / 2
+            logits = torch.stack([model(v).float() for v in views]).mean(0)
         out.append(logits)
     if not out:
         return np.zeros((0, 0))

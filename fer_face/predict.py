@@ -40,6 +40,7 @@ class FacePredictor:
 
             self.model = fastest_for_cpu(self.model)
         self.tta_flip = saved["config"]["eval"]["tta_flip"]
+        self.tta_shift_px = saved["config"]["eval"].get("tta_shift_px", 0)
         self.branch = metrics.get("branch", "face")
 
     def face_crop(self, image: Image.Image | np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
@@ -56,7 +57,8 @@ class FacePredictor:
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         from fer_face.inference import predict_logits
 
-        logits = predict_logits(self.model, crops, device=self.device, tta_flip=self.tta_flip)
+        logits = predict_logits(self.model, crops, device=self.device, tta_flip=self.tta_flip,
+                                tta_shift_px=self.tta_shift_px)
         return calibrated_probs(logits, self.temperature)
 
     def predict_image(self, image: Image.Image | np.ndarray) -> dict[str, Any]:

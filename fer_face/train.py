@@ -194,7 +194,8 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
 
         if ctx.is_main:
             val_logits = predict_logits(model, x_val, device=dev, batch_size=cfg["eval"]["batch_size"],
-                                        tta_flip=cfg["eval"]["tta_flip"], channels_last=t_cfg["channels_last"],
+                                        tta_flip=cfg["eval"]["tta_flip"], tta_shift_px=cfg["eval"].get("tta_shift_px", 0),
+                                        channels_last=t_cfg["channels_last"],
                                         amp=use_amp)
             val_t = torch.from_numpy(val_logits)
             yv = torch.from_numpy(y_val)

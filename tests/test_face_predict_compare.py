@@ -91,3 +91,29 @@ def test_compare_writes_paper_side_by_side(runs_root, tmp_path):
     assert (tmp_path / "comparison.csv").read_text().startswith("backbone,paper_train_acc")
     r = fer("face", "compare", "--runs", str(runs_root), "--backbones", "efficientnet_b0")
     assert r.returncode == 2 and "no finished run" in r.stderr
+
+
+def test_reevaluate_with_shifted_views_updates_config_artifacts_and_predictor(runs_root, tmp_path):
+    import shutil
+
+    from fer_core import artifact
+    from fer_face.data import load_fer2013
+    from fer_face.predict import FacePredictor
+
+    run = tmp_path / "run"
+    shutil.copytree(runs_root / "mobilenetv2_100", run)
+    before = json.loads((run / "config.json").read_text())
+    bad = fer("face", "evaluate", str(run), "--data", "synthetic", "--set", "train.lr=1.0")
+    assert bad.returncode == 2 and "only eval.* settings" in bad.stderr and "Traceback" not in bad.stderr
+    assert json.loads((run / "config.json").read_text()) == before
+    r = fer("face", "evaluate", str(run), "--data", "synthetic", "--set", "eval.tta_shift_px=2")
+    assert r.returncode == 0, r.stderr
+    after = json.loads((run / "config.json").read_text())
+    assert after["config"]["eval"]["tta_shift_px"] == 2 and after["command"] == before["command"]
+    m = json.loads((run / "metrics.json").read_text())
+    assert "--set eval.tta_shift_px=2" in m["evaluate_command"]
+    saved = artifact.load(artifact.artifact_path(run, "PrivateTest"))
+    assert saved.extra["tta_shift_px"] == 2
+    # the single-image predictor uses the same ten views as the artifact
+    x, _ = load_fer2013("synthetic").split_arrays("PrivateTest")
+    np.testing.assert_allclose(FacePredictor(run, device="cpu").predict_crops(x[:20]), saved.probs[:20], atol=1e-4)

@@ -25,8 +25,18 @@ RESTART=(--recipe improved --lr 0.0015 --set train.warmup_epochs=1.0 --set train
 fer face train --backbone mobilenetv2_100 --epochs 36 --init-from runs/mobilenetv2_100_e48 "${RESTART[@]}" --out runs/mobilenetv2_100_wr36 "$@" &
 fer face train --backbone efficientnet_b0 --epochs 28 --init-from runs/efficientnet_b0_e32 "${RESTART[@]}" --out runs/efficientnet_b0_wr28 "$@" &
 wait
+# Test-time views chosen on PublicTest only, then the finished runs are re-evaluated with them.
+export OMP_NUM_THREADS=2
+for b in mobilenetv2_100_wr36:mobilenetv2_100 efficientnet_b0_wr28:efficientnet_b0; do
+    sel=bench/results/tta_select_${b#*:}.json
+    python bench/tta_select.py "runs/${b%%:*}" --shifts 0 1 2 --data "$DATA" --out "$sel"
+    px=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['runs'][0]['chosen_tta_shift_px'])" "$sel")
+    fer face evaluate "runs/${b%%:*}" --data "$DATA" --set "eval.tta_shift_px=$px"
+done
+export OMP_NUM_THREADS=1
 fer face train --backbone efficientnet_b2 --recipe improved --epochs 8 --input-size 48 --data "$DATA" --out results/fer2013/efficientnet_b2 --no-progress "$@"
-for b in mobilenetv2_100_e48:mobilenetv2_100 efficientnet_b0_e32:efficientnet_b0; do
+for b in mobilenetv2_100_wr36:mobilenetv2_100 efficientnet_b0_wr28:efficientnet_b0 \
+         mobilenetv2_100_e48:session3/mobilenetv2_100 efficientnet_b0_e32:session3/efficientnet_b0; do
     rm -rf "results/fer2013/${b#*:}" && mkdir -p "results/fer2013/${b#*:}"
     (cd "runs/${b%%:*}" && cp -r config.json history.json metrics.json curves.png reliability.png predictions "../../results/fer2013/${b#*:}/")
 done

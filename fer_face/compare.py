@@ -16,7 +16,7 @@ from fer_face.models import get_backbone
 
 COLUMNS = ["backbone", "paper_train_acc", "paper_test_acc", "train_acc", "test_acc", "test_macro_f1", "test_nll",
            "test_ece", "test_ece_uncalibrated", "temperature", "epochs", "prior_epochs", "recipe", "dataset", "command",
-           "warm_start_command"]
+           "warm_start_command", "evaluate_command"]
 
 
 def collect_row(backbone: str, run_dir: Path) -> dict[str, Any]:
@@ -39,6 +39,7 @@ def collect_row(backbone: str, run_dir: Path) -> dict[str, Any]:
         "dataset": m.get("dataset"),
         "command": m["command"],
         "warm_start_command": m.get("warm_start_command"),
+        "evaluate_command": m.get("evaluate_command"),
     }
 
 
@@ -70,6 +71,8 @@ def to_markdown(rows: list[dict[str, Any]], split: str = "PrivateTest") -> str:
         lines.append(f"- {r['backbone']}: `{r['command']}`")
         if r.get("warm_start_command"):
             lines.append(f"  (warm restart of the run made by `{r['warm_start_command']}`)")
+        if r.get("evaluate_command"):
+            lines.append(f"  (evaluated with `{r['evaluate_command']}`)")
     if any(r["dataset"] == "synthetic" for r in rows):
         lines.insert(0, "**SYNTHETIC DATA - not comparable with the paper.**\n")
     return "\n".join(lines) + "\n"

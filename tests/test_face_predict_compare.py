@@ -114,6 +114,9 @@ def test_reevaluate_with_shifted_views_updates_config_artifacts_and_predictor(ru
     assert "--set eval.tta_shift_px=2" in m["evaluate_command"]
     saved = artifact.load(artifact.artifact_path(run, "PrivateTest"))
     assert saved.extra["tta_shift_px"] == 2
+    from fer_face.compare import collect_row, to_markdown
+
+    assert "(evaluated with `fer face evaluate" in to_markdown([collect_row("mobilenetv2_100", run)])
     # the single-image predictor uses the same ten views as the artifact
     x, _ = load_fer2013("synthetic").split_arrays("PrivateTest")
     np.testing.assert_allclose(FacePredictor(run, device="cpu").predict_crops(x[:20]), saved.probs[:20], atol=1e-4)

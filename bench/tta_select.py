@@ -33,10 +33,10 @@ def main() -> int:
 
     from fer_core.calibration import calibrated_probs, fit_temperature
     from fer_core.errors import UserError
-    from fer_core.metrics import nll
+    from fer_core.metrics import accuracy, nll
     from fer_face.data import load_fer2013
     from fer_face.evaluate import CAL_SPLIT, load_run_model
-    from fer_face.inference import predict_logits
+    from fer_face.inference import predict_logits, tta_settings
 
     try:
         ds = load_fer2013(args.data)
@@ -48,17 +48,17 @@ def main() -> int:
             rows = []
             for shift in args.shifts:
                 t0 = time.perf_counter()
+                views = {**tta_settings(cfg["eval"]), "tta_shift_px": shift}
                 z = predict_logits(model, x, device=torch.device("cpu"), batch_size=cfg["eval"]["batch_size"],
-                                   tta_flip=cfg["eval"]["tta_flip"], tta_shift_px=shift,
-                                   channels_last=cfg["train"].get("channels_last", True))
+                                   channels_last=cfg["train"].get("channels_last", True), **views)
                 t = fit_temperature(z, y)
-                rows.append({"tta_shift_px": shift, "accuracy": float((z.argmax(1) == y).mean()),
-                             "nll": float(nll(calibrated_probs(z, t), y)), "temperature": t,
+                probs = calibrated_probs(z, t)
+                rows.append({"tta_shift_px": shift, "accuracy": accuracy(probs, y), "nll": nll(probs, y), "temperature": t,
                              "seconds": round(time.perf_counter() - t0, 1)})
                 print(f"{run}: shift {shift}: PublicTest acc {rows[-1]['accuracy']:.4f} nll {rows[-1]['nll']:.4f}",
                       file=sys.stderr, flush=True)
             best = min(rows, key=lambda r: (r["nll"], -r["accuracy"]))
-            results.append({"run": str(run), "tta_flip": cfg["eval"]["tta_flip"], "rows": rows,
+            results.append({"run": str(run), "tta_flip": views["tta_flip"], "rows": rows,
                             "chosen_tta_shift_px": best["tta_shift_px"]})
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

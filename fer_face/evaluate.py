@@ -17,7 +17,7 @@ from fer_core.report import build_metrics
 from fer_core.run_dir import read_history, write_evaluation
 from fer_face.checkpoint import load_checkpoint
 from fer_face.distributed import pick_device
-from fer_face.inference import predict_logits
+from fer_face.inference import predict_logits, tta_settings
 from fer_face.lineage import warm_start_command, warm_start_epochs
 
 CAL_SPLIT, TEST_SPLIT = "PublicTest", "PrivateTest"
@@ -55,8 +55,9 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto",
     if eval_overrides:
         saved["config"] = _with_eval_overrides(saved["config"], eval_overrides)
     cfg = saved["config"]
-    kw = dict(device=dev, batch_size=cfg["eval"]["batch_size"], tta_flip=cfg["eval"]["tta_flip"],
-              tta_shift_px=cfg["eval"].get("tta_shift_px", 0), channels_last=cfg["train"].get("channels_last", True))
+    views = tta_settings(cfg["eval"])
+    kw = dict(device=dev, batch_size=cfg["eval"]["batch_size"], channels_last=cfg["train"].get("channels_last", True),
+              **views)
     logits = {s: predict_logits(model, ds.split_arrays(s)[0], **kw) for s in (CAL_SPLIT, TEST_SPLIT)}
     x_train, y_train = ds.split_arrays("Training")
     plain = {**kw, "tta_flip": False, "tta_shift_px": 0}
@@ -72,7 +73,7 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto",
             modality="face", dataset=ds.name, split=split, temperature=temperature, calibration_split=CAL_SPLIT,
             fit_splits=["Training", CAL_SPLIT], command=saved["command"],
             extra={"backbone": backbone, "recipe": cfg.get("recipe"), "checkpoint_epoch": saved["checkpoint_meta"]["epoch"],
-                   "tta_flip": cfg["eval"]["tta_flip"], "tta_shift_px": cfg["eval"].get("tta_shift_px", 0)},
+                   **views},
         )
         arts[split].save(artifact_path(run_dir, split))
     history = read_history(run_dir)

@@ -71,6 +71,11 @@ def shifted(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     return padded[..., p - dy:p - dy + h, p - dx:p - dx + w]
 
 
+def tta_settings(eval_cfg: dict) -> dict:
+    """``predict_logits`` keyword arguments for a recipe's ``[eval]`` table (older runs lack ``tta_shift_px``)."""
+    return {"tta_flip": bool(eval_cfg.get("tta_flip", False)), "tta_shift_px": int(eval_cfg.get("tta_shift_px", 0))}
+
+
 def tta_offsets(shift_px: int) -> list[tuple[int, int]]:
     """The original view plus, with ``shift_px``, the four views moved by that many pixels."""
     if shift_px <= 0:

@@ -18,7 +18,11 @@ def warm_start_epochs(train_cfg: dict) -> int | None:
         return 0
     if not Path(parent).is_file():
         return None
-    meta = load_checkpoint(parent)["meta"]
+    return epochs_behind(load_checkpoint(parent)["meta"])
+
+
+def epochs_behind(meta: dict) -> int:
+    """Epochs of training behind a checkpoint's weights, counting every warm-restarted ancestor."""
     return int(meta["epoch"]) + int(meta.get("prior_epochs", 0))
 
 

@@ -25,6 +25,7 @@ class FacePredictor:
     def __init__(self, run_dir: str | Path, device: str = "auto"):
         from fer_face.distributed import pick_device
         from fer_face.evaluate import load_run_model
+        from fer_face.inference import tta_settings
 
         self.run_dir = Path(run_dir)
         metrics_path = self.run_dir / "metrics.json"
@@ -39,8 +40,7 @@ class FacePredictor:
             from fer_face.inference import fastest_for_cpu
 
             self.model = fastest_for_cpu(self.model)
-        self.tta_flip = saved["config"]["eval"]["tta_flip"]
-        self.tta_shift_px = saved["config"]["eval"].get("tta_shift_px", 0)
+        self.views = tta_settings(saved["config"]["eval"])
         self.branch = metrics.get("branch", "face")
 
     def face_crop(self, image: Image.Image | np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
@@ -57,8 +57,7 @@ class FacePredictor:
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         from fer_face.inference import predict_logits
 
-        logits = predict_logits(self.model, crops, device=self.device, tta_flip=self.tta_flip,
-                                tta_shift_px=self.tta_shift_px)
+        logits = predict_logits(self.model, crops, device=self.device, **self.views)
         return calibrated_probs(logits, self.temperature)
 
     def predict_image(self, image: Image.Image | np.ndarray) -> dict[str, Any]:

@@ -27,8 +27,8 @@ from fer_core.run_dir import config_differences, refuse_changed_config, remove_r
 from fer_face.augment import augment, to_float
 from fer_face.checkpoint import load_checkpoint
 from fer_face.distributed import DistContext, all_reduce_sum, barrier, init_distributed, pick_device, shutdown
-from fer_face.inference import predict_logits
-from fer_face.lineage import warm_start_epochs
+from fer_face.inference import predict_logits, tta_settings
+from fer_face.lineage import epochs_behind
 from fer_face.models import create_model, get_backbone
 
 LOG_EVERY = 10  # steps between host syncs (progress bar, NaN check)
@@ -100,10 +100,12 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
 
     torch.manual_seed(t_cfg["seed"])
     model = build_model(cfg, num_classes).to(dev)
+    prior_epochs = int(ckpt["meta"].get("prior_epochs", 0)) if ckpt is not None else 0
     if ckpt is None and t_cfg.get("init_from"):
         # warm restart: weights only; optimizer, schedule and epoch count start afresh
         parent = load_checkpoint(t_cfg["init_from"], backbone=cfg["model"]["backbone"], num_classes=num_classes)
         model.load_state_dict(parent["model"])
+        prior_epochs = epochs_behind(parent["meta"])
     if t_cfg["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(model, t_cfg)
@@ -139,7 +141,7 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
             print(f"note: {note}", file=sys.stderr)
 
     meta = {"backbone": cfg["model"]["backbone"], "num_classes": num_classes, "label_space": list(ds.label_space),
-            "prior_epochs": warm_start_epochs(t_cfg) or 0}
+            "prior_epochs": prior_epochs}
     epochs_this_run = 0
     for epoch in range(start_epoch, t_cfg["epochs"]):
         torch.manual_seed(t_cfg["seed"] * 100_003 + epoch * 1009 + ctx.rank)  # dropout / drop-path stream
@@ -194,8 +196,7 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
 
         if ctx.is_main:
             val_logits = predict_logits(model, x_val, device=dev, batch_size=cfg["eval"]["batch_size"],
-                                        tta_flip=cfg["eval"]["tta_flip"], tta_shift_px=cfg["eval"].get("tta_shift_px", 0),
-                                        channels_last=t_cfg["channels_last"],
+                                        **tta_settings(cfg["eval"]), channels_last=t_cfg["channels_last"],
                                         amp=use_amp)
             val_t = torch.from_numpy(val_logits)
             yv = torch.from_numpy(y_val)

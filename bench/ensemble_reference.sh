@@ -2,13 +2,12 @@
 # The committed fusions of the FER2013 reference runs (results/fer2013/ensemble) and the RAVDESS pseudo-pairs
 # (results/ravdess/pseudo-pairs): every command behind the README's ensemble tables. About 10 minutes on 2 cores (the 255-subset ablation).
 set -euo pipefail
-# Every committed reference run: the three backbones, the landmark ensemble, and the earlier MobileNetV2 and
-# EfficientNet-B0 runs of sessions 3 (the parents of today's warm restarts) and 2 (different regularisation and
-# length): cheap extra members.
+# Every committed reference run: the three backbones and the landmark ensemble, plus cheap extra members: the
+# session-4 MobileNetV2 and EfficientNet-B0 (label-smoothed parents of today's nets) and session 3's (their parents).
 B=(--branch results/fer2013/mobilenetv2_100 --branch results/fer2013/efficientnet_b0
    --branch results/fer2013/efficientnet_b2 --branch results/fer2013/landmarks
-   --branch results/fer2013/session3/mobilenetv2_100 --branch results/fer2013/session3/efficientnet_b0
-   --branch results/fer2013/session2/mobilenetv2_100 --branch results/fer2013/session2/efficientnet_b0)
+   --branch results/fer2013/session4/mobilenetv2_100 --branch results/fer2013/session4/efficientnet_b0
+   --branch results/fer2013/session3/mobilenetv2_100 --branch results/fer2013/session3/efficientnet_b0)
 # The issue's target set: three backbones + landmarks.
 CORE=(--branch results/fer2013/mobilenetv2_100 --branch results/fer2013/efficientnet_b0
       --branch results/fer2013/efficientnet_b2 --branch results/fer2013/landmarks)

@@ -18,13 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_record import write_record  # noqa: E402
 
-SELECTION_SPLIT = "PublicTest"
-
-
 def score(run: Path) -> dict:
     from fer_core.artifact import load_run
     from fer_core.errors import UserError
     from fer_core.metrics import accuracy, nll
+    from fer_face.evaluate import CAL_SPLIT
 
     metrics_path = run / "metrics.json"
     if not metrics_path.is_file():
@@ -32,7 +30,7 @@ def score(run: Path) -> dict:
     backbone = json.loads(metrics_path.read_text()).get("backbone")
     if not backbone:
         raise UserError(f"{metrics_path}: no 'backbone' field; only face runs can be selected here")
-    pred = load_run(run, SELECTION_SPLIT)
+    pred = load_run(run, CAL_SPLIT)  # the split every run's checkpoint and temperature were chosen on
     keep = (pred.labels >= 0) & pred.present
     return {"run": str(run), "backbone": backbone,
             "publictest_accuracy": accuracy(pred.probs[keep], pred.labels[keep]),
@@ -46,6 +44,7 @@ def main() -> int:
     args = p.parse_args()
 
     from fer_core.errors import UserError
+    from fer_face.evaluate import CAL_SPLIT
 
     try:
         scores = [score(run) for run in args.runs]
@@ -58,7 +57,7 @@ def main() -> int:
     for group in selection.values():
         best = max(group["candidates"], key=lambda s: (s["publictest_accuracy"], -s["publictest_nll"]))
         group["chosen"] = best["run"]
-    write_record(args.out, {"selection_split": SELECTION_SPLIT, "rule": "max accuracy, ties: min NLL",
+    write_record(args.out, {"selection_split": CAL_SPLIT, "rule": "max accuracy, ties: min NLL",
                             "backbones": selection})
     return 0
 

@@ -18,6 +18,9 @@
 # side with two others.
 set -euo pipefail
 DATA=${FER_DATA_ROOT:-../shared/data}/fer2013.zip
+copy_run() {  # a run directory minus its checkpoints
+    rm -rf "$2" && mkdir -p "$2" && cp -r "$1"/{config.json,history.json,metrics.json,curves.png,reliability.png,predictions} "$2/"
+}
 export OMP_NUM_THREADS=1
 LIGHT=(--set train.weight_decay=0.01 --set augment.erase_prob=0.1 --set model.drop_path_rate=0.0)
 fer face train --backbone mobilenetv2_100 --recipe improved --epochs 48 "${LIGHT[@]}" --data "$DATA" --out runs/mobilenetv2_100_e48 --no-progress "$@" &
@@ -40,8 +43,7 @@ export OMP_NUM_THREADS=1
 fer face train --backbone efficientnet_b2 --recipe improved --epochs 8 --input-size 48 --data "$DATA" --out results/fer2013/efficientnet_b2 --no-progress "$@"
 for b in mobilenetv2_100_wr36:mobilenetv2_100 efficientnet_b0_wr28:efficientnet_b0 \
          mobilenetv2_100_e48:session3/mobilenetv2_100 efficientnet_b0_e32:session3/efficientnet_b0; do
-    rm -rf "results/fer2013/${b#*:}" && mkdir -p "results/fer2013/${b#*:}"
-    (cd "runs/${b%%:*}" && cp -r config.json history.json metrics.json curves.png reliability.png predictions "../../results/fer2013/${b#*:}/")
+    copy_run "runs/${b%%:*}" "results/fer2013/${b#*:}"
 done
 
 # Session 5: a second warm restart of each session-4 net, now without label smoothing (it capped the top
@@ -57,9 +59,6 @@ fer face train --backbone efficientnet_b2 --input-size 48 --epochs 22 --init-fro
  fer face train --backbone efficientnet_b0 --epochs 12 --init-from runs/efficientnet_b0_wr28 --lr 0.001 "${NOLS[@]}" \
      --out runs/efficientnet_b0_wr12_ls0 "$@") &
 wait
-copy_run() {  # a run directory minus its checkpoints
-    rm -rf "$2" && mkdir -p "$2" && cp -r "$1"/{config.json,history.json,metrics.json,curves.png,reliability.png,predictions} "$2/"
-}
 copy_run results/fer2013/efficientnet_b2 results/fer2013/session1/efficientnet_b2
 copy_run runs/mobilenetv2_100_wr36 results/fer2013/session4/mobilenetv2_100
 copy_run runs/efficientnet_b0_wr28 results/fer2013/session4/efficientnet_b0

@@ -18,12 +18,26 @@ def warm_start_epochs(train_cfg: dict) -> int | None:
         return 0
     if not Path(parent).is_file():
         return None
-    return epochs_behind(load_checkpoint(parent)["meta"])
+    return epochs_behind(load_checkpoint(parent)["meta"], parent)
 
 
-def epochs_behind(meta: dict) -> int:
-    """Epochs of training behind a checkpoint's weights, counting every warm-restarted ancestor."""
-    return int(meta["epoch"]) + int(meta.get("prior_epochs", 0))
+def epochs_behind(meta: dict, checkpoint: str | Path | None = None) -> int:
+    """Epochs of training behind a checkpoint's weights, counting every warm-restarted ancestor.
+
+    Checkpoints written before the lineage field existed lack ``prior_epochs``; their run's ``metrics.json``
+    (next to the checkpoint) still records it, so an old parent does not cut the chain short.
+    """
+    prior = meta.get("prior_epochs")
+    if prior is None and checkpoint is not None:
+        prior = _recorded_prior_epochs(Path(checkpoint).parent / "metrics.json")
+    return int(meta["epoch"]) + int(prior or 0)
+
+
+def _recorded_prior_epochs(metrics_path: Path) -> int | None:
+    try:
+        return json.loads(metrics_path.read_text()).get("prior_epochs")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def warm_start_command(train_cfg: dict) -> str | None:

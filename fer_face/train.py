@@ -105,7 +105,7 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
         # warm restart: weights only; optimizer, schedule and epoch count start afresh
         parent = load_checkpoint(t_cfg["init_from"], backbone=cfg["model"]["backbone"], num_classes=num_classes)
         model.load_state_dict(parent["model"])
-        prior_epochs = epochs_behind(parent["meta"])
+        prior_epochs = epochs_behind(parent["meta"], t_cfg["init_from"])
     if t_cfg["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(model, t_cfg)

@@ -171,3 +171,15 @@ def test_warm_restart_from_a_run_directory_and_bad_parents(tmp_path):
     r = fer("face", "train", "--backbone", "mobilenetv2_100", "--data", "synthetic", "--init-from",
             str(tmp_path / "nowhere.pt"), "--out", str(tmp_path / "x"), "--no-progress")
     assert r.returncode == 2 and "nowhere.pt" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_lineage_of_a_parent_checkpoint_written_before_the_lineage_field(tmp_path):
+    from fer_face.lineage import epochs_behind
+
+    # such a checkpoint's meta has no prior_epochs; its run's metrics.json still says how many epochs preceded it
+    assert epochs_behind({"epoch": 36}, tmp_path / "best.pt") == 36
+    (tmp_path / "metrics.json").write_text(json.dumps({"prior_epochs": 42}))
+    assert epochs_behind({"epoch": 36}, tmp_path / "best.pt") == 78
+    assert epochs_behind({"epoch": 36, "prior_epochs": 5}, tmp_path / "best.pt") == 41  # the checkpoint's own word wins
+    (tmp_path / "metrics.json").write_text("not json")
+    assert epochs_behind({"epoch": 36}, tmp_path / "best.pt") == 36

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_record import write_record  # noqa: E402
 
+
 def score(run: Path) -> dict:
     from fer_core.artifact import load_run
     from fer_core.errors import UserError

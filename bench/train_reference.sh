@@ -24,6 +24,9 @@ DATA=${FER_DATA_ROOT:-../shared/data}/fer2013.zip
 copy_run() {  # a run directory minus its checkpoints
     rm -rf "$2" && mkdir -p "$2" && cp -r "$1"/{config.json,history.json,metrics.json,curves.png,reliability.png,predictions} "$2/"
 }
+chosen_run() {  # the run bench/select_reference.py chose for backbone $1
+    python -c "import json,sys; print(json.load(open('bench/results/reference_selection.json'))['backbones'][sys.argv[1]]['chosen'])" "$1"
+}
 export OMP_NUM_THREADS=1
 LIGHT=(--set train.weight_decay=0.01 --set augment.erase_prob=0.1 --set model.drop_path_rate=0.0)
 fer face train --backbone mobilenetv2_100 --recipe improved --epochs 48 "${LIGHT[@]}" --data "$DATA" --out runs/mobilenetv2_100_e48 --no-progress "$@" &
@@ -69,7 +72,7 @@ copy_run runs/efficientnet_b0_wr28 results/fer2013/session4/efficientnet_b0
 python bench/select_reference.py runs/mobilenetv2_100_wr36 runs/mobilenetv2_100_wr18_ls0 runs/efficientnet_b0_wr28 \
     runs/efficientnet_b0_wr12_ls0 results/fer2013/session1/efficientnet_b2 runs/efficientnet_b2_wr22_ls0
 for b in mobilenetv2_100:mobilenetv2_100_wr18_ls0 efficientnet_b0:efficientnet_b0_wr12_ls0 efficientnet_b2:efficientnet_b2_wr22_ls0; do
-    chosen=$(python -c "import json,sys; print(json.load(open('bench/results/reference_selection.json'))['backbones'][sys.argv[1]]['chosen'])" "${b%%:*}")
+    chosen=$(chosen_run "${b%%:*}")
     copy_run "$chosen" "results/fer2013/${b%%:*}"
     [ "$chosen" = "runs/${b#*:}" ] || copy_run "runs/${b#*:}" "results/fer2013/session5/${b%%:*}"
 done
@@ -88,7 +91,7 @@ for r in mobilenetv2_100_wr18_ls0:mobilenetv2_100 efficientnet_b0_wr12_ls0:effic
 done
 python bench/select_reference.py runs/mobilenetv2_100_wr36 runs/mobilenetv2_100_wr18_ls0 runs/efficientnet_b0_wr28 \
     runs/efficientnet_b0_wr12_ls0 runs/efficientnet_b2_wr22_ls0 runs/efficientnet_b2_wr26 runs/efficientnet_b2_64_wr14
-chosen=$(python -c "import json; print(json.load(open('bench/results/reference_selection.json'))['backbones']['efficientnet_b2']['chosen'])")
+chosen=$(chosen_run efficientnet_b2)
 copy_run "$chosen" results/fer2013/efficientnet_b2
 for r in efficientnet_b2_wr22_ls0:session5/efficientnet_b2 efficientnet_b2_wr26:session6/efficientnet_b2_48px \
          efficientnet_b2_64_wr14:session6/efficientnet_b2_64px; do

@@ -80,13 +80,13 @@ def diagnose(run: Path, draws: int, seed: int) -> dict:
 
 def markdown(rows: list[dict]) -> str:
     pct = lambda x: f"{100 * x:.2f}"  # noqa: E731
-    lines = ["| branch | acc Public | acc Private | T Public (5-95 % bootstrap) | T Private (oracle) | ratio "
+    lines = ["| run | branch | acc Public | acc Private | T Public (5-95 % bootstrap) | T Private (oracle) | ratio "
              "| ECE Public in-sample | ECE Private @ T Public | ECE Private @ oracle T | perfect-calibration band |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lo, hi = r["t_public_bootstrap_5_95"]
         blo, bhi = r["ece_band_perfect_calibration_5_95"]
-        lines.append(f"| {r['branch']} | {pct(r['accuracy_public'])} | {pct(r['accuracy_private'])} "
+        lines.append(f"| {r['run']} | {r['branch']} | {pct(r['accuracy_public'])} | {pct(r['accuracy_private'])} "
                      f"| {r['t_public']:.3f} ({lo:.3f}-{hi:.3f}) | {r['t_private_oracle']:.3f} "
                      f"| {r['t_ratio_private_over_public']:.3f} | {pct(r['ece_public_in_sample'])} "
                      f"| {pct(r['ece_private_at_t_public'])} | {pct(r['ece_private_at_t_private_oracle'])} "

@@ -21,6 +21,10 @@ fer ensemble ablate "${B[@]}" --method mean --method logpool --method stacking -
 fer ensemble conformal --run results/fer2013/ensemble --coverage 0.9 --method lac
 fer ensemble conformal --run results/fer2013/ensemble --coverage 0.9 --method lac --class-conditional \
     --out results/fer2013/ensemble/conformal-lac-class-conditional
+# Where the PublicTest temperature lands against the PrivateTest-optimal one, per target-set branch and fusion.
+python bench/calibration_shift.py results/fer2013/mobilenetv2_100 results/fer2013/efficientnet_b0 \
+    results/fer2013/efficientnet_b2 results/fer2013/landmarks results/fer2013/ensemble/core-logpool \
+    results/fer2013/ensemble/core-stacking
 
 # Face + landmark + voice on PSEUDO-PAIRS (RAVDESS test clips x FER2013 PrivateTest faces of the same label)
 FACE=${PAIRS_FACE_RUN:-results/fer2013/mobilenetv2_100}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The committed fusions of the FER2013 reference runs (results/fer2013/ensemble) and the RAVDESS pseudo-pairs
-# (results/ravdess/pseudo-pairs): every command behind the README's ensemble tables. About 10 minutes on 2 cores, 8 of them the 255-subset ablation, which runs last.
+# (results/ravdess/pseudo-pairs): every command behind the README's ensemble tables. About 13 minutes on 2 cores, 11 of them the
+# 255-subset ablation, which runs last.
 set -euo pipefail
 # Every committed reference run: the three backbones and the landmark ensemble, plus cheap extra members: the
 # session-4 MobileNetV2 and EfficientNet-B0 (label-smoothed parents of today's nets) and session 3's (their parents).

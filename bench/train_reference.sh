@@ -30,6 +30,12 @@ copy_run() {  # a run directory minus its checkpoints
 chosen_run() {  # the run bench/select_reference.py chose for backbone $1
     python -c "import json,sys; print(json.load(open('bench/results/reference_selection.json'))['backbones'][sys.argv[1]]['chosen'])" "$1"
 }
+adopt_reference() {  # copy backbone $1's chosen run to results/fer2013/$1; archive each other RUN:DEST candidate
+    local backbone=$1 chosen r
+    chosen=$(chosen_run "$backbone"); shift
+    copy_run "$chosen" "results/fer2013/$backbone"
+    for r in "$@"; do [ "$chosen" = "runs/${r%%:*}" ] || copy_run "runs/${r%%:*}" "results/fer2013/${r#*:}"; done
+}
 export OMP_NUM_THREADS=1
 LIGHT=(--set train.weight_decay=0.01 --set augment.erase_prob=0.1 --set model.drop_path_rate=0.0)
 fer face train --backbone mobilenetv2_100 --recipe improved --epochs 48 "${LIGHT[@]}" --data "$DATA" --out runs/mobilenetv2_100_e48 --no-progress "$@" &
@@ -94,12 +100,8 @@ for r in mobilenetv2_100_wr18_ls0:mobilenetv2_100 efficientnet_b0_wr12_ls0:effic
 done
 python bench/select_reference.py runs/mobilenetv2_100_wr36 runs/mobilenetv2_100_wr18_ls0 runs/efficientnet_b0_wr28 \
     runs/efficientnet_b0_wr12_ls0 runs/efficientnet_b2_wr22_ls0 runs/efficientnet_b2_wr26 runs/efficientnet_b2_64_wr14
-chosen=$(chosen_run efficientnet_b2)
-copy_run "$chosen" results/fer2013/efficientnet_b2
-for r in efficientnet_b2_wr22_ls0:session5/efficientnet_b2 efficientnet_b2_wr26:session6/efficientnet_b2_48px \
-         efficientnet_b2_64_wr14:session6/efficientnet_b2_64px; do
-    [ "$chosen" = "runs/${r%%:*}" ] || copy_run "runs/${r%%:*}" "results/fer2013/${r#*:}"
-done
+adopt_reference efficientnet_b2 efficientnet_b2_wr22_ls0:session5/efficientnet_b2 \
+    efficientnet_b2_wr26:session6/efficientnet_b2_48px efficientnet_b2_64_wr14:session6/efficientnet_b2_64px
 fer face compare --runs results/fer2013 --out results/fer2013
 
 # Session 7: one more warm restart of session 6's 64-px B2 (20 epochs) and, beside it, MobileNetV2 at 96 px from its
@@ -115,10 +117,6 @@ OMP_NUM_THREADS=2 fer face evaluate runs/efficientnet_b2_64_wr20 --data "$DATA"
 python bench/select_reference.py runs/mobilenetv2_100_wr36 runs/mobilenetv2_100_wr18_ls0 runs/efficientnet_b0_wr28 \
     runs/efficientnet_b0_wr12_ls0 runs/efficientnet_b2_wr22_ls0 runs/efficientnet_b2_wr26 runs/efficientnet_b2_64_wr14 \
     runs/efficientnet_b2_64_wr20
-if [ "$(chosen_run efficientnet_b2)" = runs/efficientnet_b2_64_wr20 ]; then
-    copy_run results/fer2013/efficientnet_b2 results/fer2013/session6/efficientnet_b2_64px
-    copy_run runs/efficientnet_b2_64_wr20 results/fer2013/efficientnet_b2
-else
-    copy_run runs/efficientnet_b2_64_wr20 results/fer2013/session7/efficientnet_b2_64px
-fi
+adopt_reference efficientnet_b2 efficientnet_b2_64_wr14:session6/efficientnet_b2_64px \
+    efficientnet_b2_64_wr20:session7/efficientnet_b2_64px
 fer face compare --runs results/fer2013 --out results/fer2013

@@ -16,7 +16,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "train": {
         "epochs": int, "batch_size": int, "optimizer": str, "lr": float, "weight_decay": float, "scheduler": str,
         "warmup_epochs": float, "label_smoothing": float, "grad_clip": float, "amp": str, "channels_last": bool,
-        "seed": int, "init_from": str,
+        "seed": int, "init_from": str, "ema_decay": float,
     },
     "augment": {"translate_px": float, "hflip": bool, "rotate_deg": float, "scale": float, "erase_prob": float},
     "eval": {"tta_flip": bool, "tta_shift_px": int, "batch_size": int},

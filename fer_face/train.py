@@ -43,6 +43,33 @@ def build_model(cfg: dict[str, Any], num_classes: int) -> torch.nn.Module:
     )
 
 
+def ema_decay(t_cfg: dict[str, Any]) -> float:
+    decay = float(t_cfg.get("ema_decay", 0.0))
+    if not 0 <= decay < 1:
+        raise UserError(f"train.ema_decay={decay}: must be in [0, 1), e.g. 0.999, or 0 to train without a weight average")
+    return decay
+
+
+def build_ema(model: torch.nn.Module, t_cfg: dict[str, Any], ckpt: dict | None):
+    """timm's exponential moving average of the weights when ``train.ema_decay`` > 0, else None.
+
+    It starts from the model as it stands (a warm restart's parent, or the resumed weights) and is restored
+    from ``last.pt`` on ``--resume``. Build it before the DDP wrap: every rank sees the same all-reduced
+    gradients, so every rank's average is identical and only rank 0 writes it.
+    """
+    decay = ema_decay(t_cfg)
+    if decay == 0:
+        return None
+    from timm.utils import ModelEmaV3
+
+    ema = ModelEmaV3(model, decay=decay)
+    if ckpt is not None:
+        if "ema" not in ckpt:
+            raise UserError("last.pt holds no weight average to resume; use the original command (without train.ema_decay)")
+        ema.module.load_state_dict(ckpt["ema"])
+    return ema
+
+
 def amp_settings(cfg: dict[str, Any], device: torch.device) -> tuple[bool, torch.dtype]:
     mode = cfg["train"]["amp"]
     enabled = device.type == "cuda" if mode == "auto" else mode == "on"
@@ -72,6 +99,7 @@ def train(cfg: dict[str, Any], *, data: str | None, out: str | Path, command: st
 
     out = Path(out)
     get_backbone(cfg["model"]["backbone"])  # unknown backbone -> clear error before any work
+    ema_decay(cfg["train"])
     dev = pick_device(device)
     ctx = init_distributed(dev)
     if dev.type == "cuda":
@@ -130,6 +158,8 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
         scaler.load_state_dict(ckpt["scaler"])
         start_epoch, best_acc = int(ckpt["epoch"]), float(ckpt["best_val_acc"])
         history = json.loads(ckpt["history_json"])
+    ema = build_ema(model, t_cfg, ckpt)
+    eval_model = ema.module if ema is not None else model  # what validation, best.pt and the evaluation see
     if ctx.is_main:
         atomic.write_json(out / "config.json", {
             "config": cfg, "command": command, "data": {"source": ds.source, "dataset": ds.name, "layout": ds.layout,
@@ -175,6 +205,8 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
             scaler.update()
             if sched is not None:
                 sched.step()
+            if ema is not None:
+                ema.update(model)
             loss_sum += loss.detach().double() * len(yb)
             correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(yb)
@@ -195,7 +227,7 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
         train_loss, train_acc = (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()
 
         if ctx.is_main:
-            val_logits = predict_logits(model, x_val, device=dev, batch_size=cfg["eval"]["batch_size"],
+            val_logits = predict_logits(eval_model, x_val, device=dev, batch_size=cfg["eval"]["batch_size"],
                                         **tta_settings(cfg["eval"]), channels_last=t_cfg["channels_last"],
                                         amp=use_amp)
             val_t = torch.from_numpy(val_logits)
@@ -209,10 +241,11 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
             })
             if val_acc > best_acc:
                 best_acc = val_acc
-                atomic.torch_save({"model": model.state_dict(), "meta": {**meta, "epoch": epoch + 1,
-                                                                         "val_acc": val_acc}}, out / "best.pt")
+                atomic.torch_save({"model": eval_model.state_dict(), "meta": {**meta, "epoch": epoch + 1,
+                                                                              "val_acc": val_acc}}, out / "best.pt")
             atomic.torch_save({
-                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "model": model.state_dict(), **({"ema": ema.module.state_dict()} if ema is not None else {}),
+                "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict() if sched is not None else {}, "scaler": scaler.state_dict(),
                 "epoch": epoch + 1, "best_val_acc": best_acc, "history_json": json.dumps(history),
                 "meta": {**meta, "epoch": epoch + 1},

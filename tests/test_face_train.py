@@ -183,3 +183,29 @@ def test_lineage_of_a_parent_checkpoint_written_before_the_lineage_field(tmp_pat
     assert epochs_behind({"epoch": 36, "prior_epochs": 5}, tmp_path / "best.pt") == 41  # the checkpoint's own word wins
     (tmp_path / "metrics.json").write_text("not json")
     assert epochs_behind({"epoch": 36}, tmp_path / "best.pt") == 36
+
+
+def test_weight_average_is_what_validation_keeps_and_resume_restores(tmp_path):
+    cfg = cfg_for(epochs=2, extra=["train.ema_decay=0.9"])
+    full = train(cfg, data="synthetic", out=tmp_path / "full", command="t", progress=False, evaluate=False)
+    last = torch.load(full / "last.pt", weights_only=True)
+    assert set(last["ema"]) == set(last["model"])
+    params = [k for k in last["model"] if last["model"][k].is_floating_point()]
+    assert any(not torch.equal(last["ema"][k], last["model"][k]) for k in params)  # the average lags the weights
+    part = tmp_path / "part"
+    train(cfg, data="synthetic", out=part, command="t", progress=False, stop_after=1, evaluate=False)
+    after_one = torch.load(part / "last.pt", weights_only=True)
+    best = torch.load(part / "best.pt", weights_only=True)  # epoch 1 is the best of one epoch: the average is kept
+    assert best["meta"]["epoch"] == 1
+    for k in params:
+        torch.testing.assert_close(best["model"][k], after_one["ema"][k], rtol=0, atol=0, msg=k)
+    train(cfg, data="synthetic", out=part, command="t", progress=False, resume=True, evaluate=False)
+    resumed = torch.load(part / "last.pt", weights_only=True)
+    for k in last["ema"]:
+        torch.testing.assert_close(resumed["ema"][k], last["ema"][k], rtol=0, atol=0, msg=k)
+
+
+def test_bad_weight_average_decay_is_refused_before_any_work(tmp_path):
+    with pytest.raises(UserError, match=r"train.ema_decay=1.0: must be in \[0, 1\)"):
+        train(cfg_for(extra=["train.ema_decay=1.0"]), data="synthetic", out=tmp_path / "r", command="t", progress=False)
+    assert not (tmp_path / "r").exists()

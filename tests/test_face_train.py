@@ -76,7 +76,8 @@ def test_ddp_two_gloo_processes_one_run_directory(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "fer_core.cli",
          "face", "train", "--backbone", "mobilenetv2_100", "--data", "synthetic", "--epochs", "1", "--input-size", "48",
-         "--set", "train.batch_size=64", "--set", "model.head_hidden=64", "--out", str(out), "--no-progress", "--device", "cpu"],
+         "--set", "train.batch_size=64", "--set", "model.head_hidden=64", "--set", "train.ema_decay=0.9", "--out", str(out),
+         "--no-progress", "--device", "cpu"],
         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=240,
     )
     assert r.returncode == 0, r.stderr[-3000:]
@@ -85,6 +86,7 @@ def test_ddp_two_gloo_processes_one_run_directory(tmp_path):
     assert m["n"] == 210
     assert len(json.loads((out / "history.json").read_text())) == 1
     assert len(list(out.glob("*.tmp"))) == 0
+    assert "ema" in torch.load(out / "last.pt", weights_only=True)  # the weight average works under DDP too
 
 
 def test_nan_loss_stops_with_clear_message_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):

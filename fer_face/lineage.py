@@ -24,12 +24,13 @@ def warm_start_epochs(train_cfg: dict) -> int | None:
 def epochs_behind(meta: dict, checkpoint: str | Path | None = None) -> int:
     """Epochs of training behind a checkpoint's weights, counting every warm-restarted ancestor.
 
-    Checkpoints written before the lineage field existed lack ``prior_epochs``; their run's ``metrics.json``
-    (next to the checkpoint) still records it, so an old parent does not cut the chain short.
+    The run's ``metrics.json`` (next to the checkpoint) is asked first: every evaluation re-derives it from the
+    whole chain, whereas the checkpoint's ``prior_epochs`` is written once when training starts and stays short
+    if an ancestor's lineage was incomplete then (or is missing in checkpoints older than the field).
     """
-    prior = meta.get("prior_epochs")
-    if prior is None and checkpoint is not None:
-        prior = _recorded_prior_epochs(Path(checkpoint).parent / "metrics.json")
+    prior = _recorded_prior_epochs(Path(checkpoint).parent / "metrics.json") if checkpoint is not None else None
+    if prior is None:
+        prior = meta.get("prior_epochs")
     return int(meta["epoch"]) + int(prior or 0)
 
 

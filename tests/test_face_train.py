@@ -182,9 +182,11 @@ def test_lineage_of_a_parent_checkpoint_written_before_the_lineage_field(tmp_pat
     assert epochs_behind({"epoch": 36}, tmp_path / "best.pt") == 36
     (tmp_path / "metrics.json").write_text(json.dumps({"prior_epochs": 42}))
     assert epochs_behind({"epoch": 36}, tmp_path / "best.pt") == 78
-    assert epochs_behind({"epoch": 36, "prior_epochs": 5}, tmp_path / "best.pt") == 41  # the checkpoint's own word wins
+    # a checkpoint whose ancestors' lineage was incomplete when it started: the re-derived metrics.json wins
+    assert epochs_behind({"epoch": 36, "prior_epochs": 5}, tmp_path / "best.pt") == 78
     (tmp_path / "metrics.json").write_text("not json")
     assert epochs_behind({"epoch": 36}, tmp_path / "best.pt") == 36
+    assert epochs_behind({"epoch": 36, "prior_epochs": 5}, tmp_path / "best.pt") == 41  # no metrics: the checkpoint's word
 
 
 def test_weight_average_is_what_validation_keeps_and_resume_restores(tmp_path):

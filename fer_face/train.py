@@ -63,9 +63,7 @@ def build_ema(model: torch.nn.Module, t_cfg: dict[str, Any], ckpt: dict | None):
     from timm.utils import ModelEmaV3
 
     ema = ModelEmaV3(model, decay=decay)
-    if ckpt is not None:
-        if "ema" not in ckpt:
-            raise UserError("last.pt holds no weight average to resume; use the original command (without train.ema_decay)")
+    if ckpt is not None:  # --resume has already refused a command whose ema_decay differs from the run's
         ema.module.load_state_dict(ckpt["ema"])
     return ema
 

@@ -213,3 +213,11 @@ def test_bad_weight_average_decay_is_refused_before_any_work(tmp_path):
     with pytest.raises(UserError, match=r"train.ema_decay=1.0: must be in \[0, 1\)"):
         train(cfg_for(extra=["train.ema_decay=1.0"]), data="synthetic", out=tmp_path / "r", command="t", progress=False)
     assert not (tmp_path / "r").exists()
+
+
+def test_resume_refuses_a_command_that_drops_the_weight_average(tmp_path):
+    out = tmp_path / "r"
+    train(cfg_for(epochs=2, extra=["train.ema_decay=0.9"]), data="synthetic", out=out, command="t", progress=False,
+          stop_after=1, evaluate=False)
+    with pytest.raises(UserError, match=r"different config \(train.ema_decay: run has 0.9, command gives None\)"):
+        train(cfg_for(epochs=2), data="synthetic", out=out, command="t", progress=False, resume=True, evaluate=False)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fer_core.errors import UserError
 from fer_face.models.head import DenseHead
 
 
@@ -26,8 +27,17 @@ class FaceNet(nn.Module):
 
 
 def set_stem_stride(backbone: nn.Module, stride: int) -> None:
-    """Reduced-stride stem: at 48 px a stride-32 network ends on a 2x2 map; stride 1 in the stem gives 3x3."""
+    """Reduced-stride stem: at 48 px a stride-32 network ends on a 2x2 map; stride 1 in the stem gives 3x3.
+
+    The stem is ``conv_stem`` in timm's MobileNet/EfficientNet family and ``conv1`` in its ResNets (the first
+    convolution of a deep ``conv1`` stem, e.g. ``resnet10t``).
+    """
     stem = getattr(backbone, "conv_stem", None)
+    if stem is None:
+        stem = getattr(backbone, "conv1", None)
+        if isinstance(stem, nn.Sequential):
+            stem = next((m for m in stem.modules() if isinstance(m, nn.Conv2d)), None)
     if not isinstance(stem, nn.Conv2d):
-        raise ValueError(f"{type(backbone).__name__} has no conv_stem to change the stride of")
+        raise UserError(f"model.stem_stride: {type(backbone).__name__} has no stem convolution to change the stride "
+                        "of; leave model.stem_stride at 2 for this backbone")
     stem.stride = (stride, stride)

@@ -3,8 +3,9 @@
 # (results/ravdess/pseudo-pairs): every command behind the README's ensemble tables. About 13 minutes on 2 cores, 11 of them the
 # 255-subset ablation, which runs last.
 set -euo pipefail
-# Every committed reference run: the three backbones and the landmark ensemble, plus cheap extra members: the
-# session-4 MobileNetV2 and EfficientNet-B0 (label-smoothed parents of today's nets) and session 3's (their parents).
+# The paper's three backbones and the landmark ensemble, plus cheap extra members: the session-4 MobileNetV2 and
+# EfficientNet-B0 (label-smoothed parents of today's nets) and session 3's (their parents). Session 9's ResNet-18 is
+# fused separately below (a ninth member would double the 255-subset ablation).
 B=(--branch results/fer2013/mobilenetv2_100 --branch results/fer2013/efficientnet_b0
    --branch results/fer2013/efficientnet_b2 --branch results/fer2013/landmarks
    --branch results/fer2013/session4/mobilenetv2_100 --branch results/fer2013/session4/efficientnet_b0
@@ -18,13 +19,21 @@ fer ensemble fuse "${B[@]}" --method logpool --out results/fer2013/ensemble/logp
 fer ensemble fuse "${B[@]}" --method mean --out results/fer2013/ensemble/mean --no-progress
 fer ensemble fuse "${CORE[@]}" --method stacking --out results/fer2013/ensemble/core-stacking --no-progress
 fer ensemble fuse "${CORE[@]}" --method logpool --out results/fer2013/ensemble/core-logpool --no-progress
+# The target set plus a fourth backbone from another architecture family (session 9's ResNet-18), with its own
+# ablation: 31 subsets, about a minute.
+PLUS=("${CORE[@]}" --branch results/fer2013/resnet18)
+fer ensemble fuse "${PLUS[@]}" --method stacking --out results/fer2013/ensemble/core-plus-resnet18-stacking --no-progress
+fer ensemble fuse "${PLUS[@]}" --method logpool --out results/fer2013/ensemble/core-plus-resnet18-logpool --no-progress
+fer ensemble ablate "${PLUS[@]}" --method mean --method logpool --method stacking \
+    --out results/fer2013/ensemble/core-plus-resnet18-ablation --no-progress
 fer ensemble conformal --run results/fer2013/ensemble --coverage 0.9 --method lac
 fer ensemble conformal --run results/fer2013/ensemble --coverage 0.9 --method lac --class-conditional \
     --out results/fer2013/ensemble/conformal-lac-class-conditional
 # Where the PublicTest temperature lands against the PrivateTest-optimal one, per target-set branch and fusion.
 python bench/calibration_shift.py results/fer2013/mobilenetv2_100 results/fer2013/efficientnet_b0 \
-    results/fer2013/efficientnet_b2 results/fer2013/landmarks results/fer2013/ensemble/core-logpool \
-    results/fer2013/ensemble/core-stacking
+    results/fer2013/efficientnet_b2 results/fer2013/resnet18 results/fer2013/landmarks \
+    results/fer2013/ensemble/core-logpool results/fer2013/ensemble/core-stacking \
+    results/fer2013/ensemble/core-plus-resnet18-logpool results/fer2013/ensemble/core-plus-resnet18-stacking
 
 # Face + landmark + voice on PSEUDO-PAIRS (RAVDESS test clips x FER2013 PrivateTest faces of the same label)
 FACE=${PAIRS_FACE_RUN:-results/fer2013/mobilenetv2_100}

@@ -19,6 +19,8 @@
 # Session 7 (results/fer2013/efficientnet_b2 if chosen on PublicTest; session 6's 64-px B2 then in session6/): B2 was
 # still under-fitting at 64 px (clean train accuracy 67.7 %), so 20 more epochs from it; beside it, MobileNetV2
 # restarted at 96 px (the resolution lever that lifted B2 at 48 -> 64 px). Both stopped early (17/20 and 13/18 epochs).
+# Session 9 (results/fer2013/resnet18): a fourth backbone from another architecture family for the ensemble, ResNet-18
+# from scratch at 48 px with a stride-1 stem; the session-8 checkpoints in runs/ were not needed (no warm restart).
 # Session 2 (results/fer2013/session2/): 36 and 20 epochs with the recipe as it is.
 # Session 1 (results/fer2013/session1/efficientnet_b2, the parent of session 5's B2): 8 epochs at 48 px, trained side by
 # side with two others.
@@ -132,3 +134,23 @@ adopt_reference efficientnet_b0 efficientnet_b0_wr12_ls0:session5/efficientnet_b
 adopt_reference efficientnet_b2 efficientnet_b2_64_wr14:session6/efficientnet_b2_64px \
     efficientnet_b2_64_wr20:session7/efficientnet_b2_64px
 fer face compare --runs results/fer2013 --out results/fer2013
+
+# Session 9: a fourth backbone from another family, for the ensemble (the three paper nets are all inverted-residual
+# depthwise networks and err alike): ResNet-18 from scratch at the native 48 px with a stride-1 stem (final map
+# 3x3), the improved recipe with the weight average, 38 epochs, alone on both cores (~160 s per epoch).
+export OMP_NUM_THREADS=2
+fer face train --backbone resnet18 --recipe improved --epochs 38 --set model.input_size=48 --set model.stem_stride=1 \
+    --set train.ema_decay=0.999 --data "$DATA" --out runs/resnet18_48s1 --no-progress "$@"
+# Then, as session 5 did for the others, a warm restart without label smoothing (the 38-epoch net was under-confident:
+# temperature 0.92), 7 epochs, with the other nets' test-time views; the reference is the one PublicTest prefers.
+fer face train --backbone resnet18 --epochs 7 --init-from runs/resnet18_48s1 --lr 0.001 "${NOLS[@]}" \
+    --set model.input_size=48 --set model.stem_stride=1 --set train.ema_decay=0.999 --out runs/resnet18_48s1_wr7_ls0 "$@"
+python bench/select_reference.py runs/resnet18_48s1 runs/resnet18_48s1_wr7_ls0 \
+    --out bench/results/reference_selection_resnet18.json
+chosen=$(python -c "import json; print(json.load(open('bench/results/reference_selection_resnet18.json'))['backbones']['resnet18']['chosen'])")
+copy_run "$chosen" results/fer2013/resnet18
+for r in resnet18_48s1:session9/resnet18_38ep resnet18_48s1_wr7_ls0:session9/resnet18_wr7; do
+    [ "$chosen" = "runs/${r%%:*}" ] || copy_run "runs/${r%%:*}" "results/fer2013/${r#*:}"
+done
+fer face compare --runs results/fer2013 --out results/fer2013 \
+    --backbones mobilenetv2_100 efficientnet_b0 efficientnet_b2 resnet18

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The committed fusions of the FER2013 reference runs (results/fer2013/ensemble) and the RAVDESS pseudo-pairs
-# (results/ravdess/pseudo-pairs): every command behind the README's ensemble tables. About 13 minutes on 2 cores, 11 of them the
+# (results/ravdess/pseudo-pairs): every command behind the README's ensemble tables. About 14 minutes on 2 cores, 11 of them the
 # 255-subset ablation, which runs last.
 set -euo pipefail
 # The paper's three backbones and the landmark ensemble, plus cheap extra members: the session-4 MobileNetV2 and

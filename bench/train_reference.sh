@@ -29,8 +29,9 @@ DATA=${FER_DATA_ROOT:-../shared/data}/fer2013.zip
 copy_run() {  # a run directory minus its checkpoints
     rm -rf "$2" && mkdir -p "$2" && cp -r "$1"/{config.json,history.json,metrics.json,curves.png,reliability.png,predictions} "$2/"
 }
-chosen_run() {  # the run bench/select_reference.py chose for backbone $1
-    python -c "import json,sys; print(json.load(open('bench/results/reference_selection.json'))['backbones'][sys.argv[1]]['chosen'])" "$1"
+chosen_run() {  # the run bench/select_reference.py chose for backbone $1 (its record: $SELECTION, default below)
+    python -c "import json,sys; print(json.load(open(sys.argv[2]))['backbones'][sys.argv[1]]['chosen'])" \
+        "$1" "${SELECTION:-bench/results/reference_selection.json}"
 }
 adopt_reference() {  # copy backbone $1's chosen run to results/fer2013/$1; archive each other RUN:DEST candidate
     local backbone=$1 chosen r
@@ -145,12 +146,10 @@ fer face train --backbone resnet18 --recipe improved --epochs 38 --set model.inp
 # temperature 0.92), 7 epochs, with the other nets' test-time views; the reference is the one PublicTest prefers.
 fer face train --backbone resnet18 --epochs 7 --init-from runs/resnet18_48s1 --lr 0.001 "${NOLS[@]}" \
     --set model.input_size=48 --set model.stem_stride=1 --set train.ema_decay=0.999 --out runs/resnet18_48s1_wr7_ls0 "$@"
+# Its own selection record: the older candidates' run directories are not re-scored.
 python bench/select_reference.py runs/resnet18_48s1 runs/resnet18_48s1_wr7_ls0 \
     --out bench/results/reference_selection_resnet18.json
-chosen=$(python -c "import json; print(json.load(open('bench/results/reference_selection_resnet18.json'))['backbones']['resnet18']['chosen'])")
-copy_run "$chosen" results/fer2013/resnet18
-for r in resnet18_48s1:session9/resnet18_38ep resnet18_48s1_wr7_ls0:session9/resnet18_wr7; do
-    [ "$chosen" = "runs/${r%%:*}" ] || copy_run "runs/${r%%:*}" "results/fer2013/${r#*:}"
-done
+SELECTION=bench/results/reference_selection_resnet18.json adopt_reference resnet18 \
+    resnet18_48s1:session9/resnet18_38ep resnet18_48s1_wr7_ls0:session9/resnet18_wr7
 fer face compare --runs results/fer2013 --out results/fer2013 \
     --backbones mobilenetv2_100 efficientnet_b0 efficientnet_b2 resnet18

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The committed fusions of the FER2013 reference runs (results/fer2013/ensemble) and the RAVDESS pseudo-pairs
-# (results/ravdess/pseudo-pairs): every command behind the README's ensemble tables. About 14 minutes on 2 cores, 11 of them the
+# (results/ravdess/pseudo-pairs): every command behind the README's ensemble tables. About 16 minutes on 2 cores, 11 of them the
 # 255-subset ablation, which runs last.
 set -euo pipefail
 # The paper's three backbones and the landmark ensemble, plus cheap extra members: the session-4 MobileNetV2 and
-# EfficientNet-B0 (label-smoothed parents of today's nets) and session 3's (their parents). Session 9's ResNet-18 is
-# fused separately below (a ninth member would double the 255-subset ablation).
+# EfficientNet-B0 (label-smoothed parents of today's nets) and session 3's (their parents). Session 9's ResNet-18 and
+# session 10's VGG are fused separately below (a ninth member would double the 255-subset ablation).
 B=(--branch results/fer2013/mobilenetv2_100 --branch results/fer2013/efficientnet_b0
    --branch results/fer2013/efficientnet_b2 --branch results/fer2013/landmarks
    --branch results/fer2013/session4/mobilenetv2_100 --branch results/fer2013/session4/efficientnet_b0
@@ -26,6 +26,13 @@ fer ensemble fuse "${PLUS[@]}" --method stacking --out results/fer2013/ensemble/
 fer ensemble fuse "${PLUS[@]}" --method logpool --out results/fer2013/ensemble/core-plus-resnet18-logpool --no-progress
 fer ensemble ablate "${PLUS[@]}" --method mean --method logpool --method stacking \
     --out results/fer2013/ensemble/core-plus-resnet18-ablation --no-progress
+# And a fifth backbone with neither residual nor depthwise layers (session 10's 48-px VGG): the six-branch
+# fusions and their ablation (63 subsets, about two minutes).
+SIX=("${PLUS[@]}" --branch results/fer2013/vgg48_slim)
+fer ensemble fuse "${SIX[@]}" --method logpool --out results/fer2013/ensemble/core-plus-resnet18-vgg-logpool --no-progress
+fer ensemble fuse "${SIX[@]}" --method stacking --out results/fer2013/ensemble/core-plus-resnet18-vgg-stacking --no-progress
+fer ensemble ablate "${SIX[@]}" --method mean --method logpool --method stacking \
+    --out results/fer2013/ensemble/core-plus-resnet18-vgg-ablation --no-progress
 fer ensemble conformal --run results/fer2013/ensemble --coverage 0.9 --method lac
 fer ensemble conformal --run results/fer2013/ensemble --coverage 0.9 --method lac --class-conditional \
     --out results/fer2013/ensemble/conformal-lac-class-conditional
@@ -33,7 +40,9 @@ fer ensemble conformal --run results/fer2013/ensemble --coverage 0.9 --method la
 python bench/calibration_shift.py results/fer2013/mobilenetv2_100 results/fer2013/efficientnet_b0 \
     results/fer2013/efficientnet_b2 results/fer2013/resnet18 results/fer2013/landmarks \
     results/fer2013/ensemble/core-logpool results/fer2013/ensemble/core-stacking \
-    results/fer2013/ensemble/core-plus-resnet18-logpool results/fer2013/ensemble/core-plus-resnet18-stacking
+    results/fer2013/ensemble/core-plus-resnet18-logpool results/fer2013/ensemble/core-plus-resnet18-stacking \
+    results/fer2013/vgg48_slim results/fer2013/ensemble/core-plus-resnet18-vgg-logpool \
+    results/fer2013/ensemble/core-plus-resnet18-vgg-stacking
 
 # Face + landmark + voice on PSEUDO-PAIRS (RAVDESS test clips x FER2013 PrivateTest faces of the same label)
 FACE=${PAIRS_FACE_RUN:-results/fer2013/mobilenetv2_100}

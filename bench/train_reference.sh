@@ -21,6 +21,7 @@
 # restarted at 96 px (the resolution lever that lifted B2 at 48 -> 64 px). Both stopped early (17/20 and 13/18 epochs).
 # Session 9 (results/fer2013/resnet18): a fourth backbone from another architecture family for the ensemble, ResNet-18
 # from scratch at 48 px with a stride-1 stem; the session-8 checkpoints in runs/ were not needed (no warm restart).
+# Session 10 (results/fer2013/vgg48_slim): a fifth backbone with neither residual nor depthwise layers, the 48-px VGG.
 # Session 2 (results/fer2013/session2/): 36 and 20 epochs with the recipe as it is.
 # Session 1 (results/fer2013/session1/efficientnet_b2, the parent of session 5's B2): 8 epochs at 48 px, trained side by
 # side with two others.
@@ -153,3 +154,12 @@ SELECTION=bench/results/reference_selection_resnet18.json adopt_reference resnet
     resnet18_48s1:session9/resnet18_38ep resnet18_48s1_wr7_ls0:session9/resnet18_wr7
 fer face compare --runs results/fer2013 --out results/fer2013 \
     --backbones mobilenetv2_100 efficientnet_b0 efficientnet_b2 resnet18
+
+# Session 10: a fifth backbone, from a family with neither residual nor depthwise layers, for the ensemble: the
+# 48-px-native FER2013 VGG at three quarters of its width (vgg48_slim, fer_face/models/vgg48.py), from scratch,
+# the improved recipe at 48 px without label smoothing and with the weight average, 40 epochs on two threads
+# (~122 s per epoch). No stochastic depth: a VGG has no residual branch to drop.
+VGG=(--recipe improved --set model.input_size=48 --set model.drop_path_rate=0 --set train.label_smoothing=0.0
+     --set train.ema_decay=0.999 --set eval.tta_shift_px=2 --data "$DATA" --no-progress)
+fer face train --backbone vgg48_slim --epochs 40 "${VGG[@]}" --out runs/vgg48_slim "$@"
+copy_run runs/vgg48_slim results/fer2013/vgg48_slim

@@ -23,3 +23,32 @@ def test_reduced_stride_stem_doubles_the_final_map_at_48_px(backbone, monkeypatc
 def test_stem_stride_on_a_backbone_without_a_stem_convolution_is_a_one_line_error():
     with pytest.raises(UserError, match="model.stem_stride: ConvNeXt has no stem convolution"):
         create_model("convnext_atto", input_size=48, stem_stride=1)
+
+
+@pytest.mark.parametrize("backbone, params", [("vgg48", 4.69e6), ("vgg48_slim", 2.64e6)])
+def test_vgg48_is_registered_with_timm_and_ends_on_a_3x3_map_at_48_px(backbone, params):
+    from fer_face.models.registry import list_backbones
+
+    assert backbone in list_backbones()
+    net = create_model(backbone, input_size=48, head_hidden=16, drop_rate=0.1).eval()
+    faces = torch.zeros(2, 1, 48, 48)
+    with torch.no_grad():
+        assert net.backbone.forward_features(faces).shape[-2:] == (3, 3)
+        assert net(faces).shape == (2, 7)
+    assert net.backbone.num_features == net.head[1].in_features
+    assert sum(p.numel() for p in net.backbone.parameters()) == pytest.approx(params, rel=0.01)
+
+
+def test_vgg48_loads_a_local_weights_file(tmp_path):
+    import timm
+
+    donor = timm.create_model("vgg48_slim", in_chans=1, num_classes=0)
+    torch.nn.init.constant_(donor.features[0].weight, 0.5)
+    torch.save(donor.state_dict(), tmp_path / "vgg.pth")
+    net = create_model("vgg48_slim", pretrained=str(tmp_path / "vgg.pth"))
+    assert torch.equal(net.backbone.features[0].weight, donor.features[0].weight)
+
+
+def test_drop_path_on_vgg48_is_a_one_line_error_naming_the_setting():
+    with pytest.raises(UserError, match="model.drop_path_rate: the vgg48 family has no residual branches"):
+        create_model("vgg48_slim", drop_path_rate=0.05)

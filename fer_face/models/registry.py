@@ -28,6 +28,8 @@ register_backbone("efficientnet_b0", paper=(0.99362, 0.65798))
 register_backbone("efficientnet_b2", paper=(0.99010, 0.65213))
 register_backbone("resnet18")
 register_backbone("convnext_atto")
+register_backbone("vgg48")  # fer_face/models/vgg48.py: a 48-px-native VGG registered with timm
+register_backbone("vgg48_slim")
 
 
 def list_backbones() -> list[str]:
@@ -46,6 +48,7 @@ def create_model(backbone: str, num_classes: int = 7, *, pretrained: bool | str 
     """Build ``FaceNet`` for ``backbone``. ``pretrained``: False, True (timm hub) or a local weights file."""
     import timm
 
+    import fer_face.models.vgg48  # noqa: F401  (registers the vgg48 family with timm)
     from fer_face.models.facenet import FaceNet, set_stem_stride
 
     spec = get_backbone(backbone)

@@ -158,7 +158,7 @@ fer face compare --runs results/fer2013 --out results/fer2013 \
 # Session 10: a fifth backbone, from a family with neither residual nor depthwise layers, for the ensemble: the
 # 48-px-native FER2013 VGG at three quarters of its width (vgg48_slim, fer_face/models/vgg48.py), from scratch,
 # the improved recipe at 48 px without label smoothing and with the weight average, 40 epochs on two threads
-# (~122 s per epoch). No stochastic depth: a VGG has no residual branch to drop.
+# (~121 s of training per epoch). No stochastic depth: a VGG has no residual branch to drop.
 VGG=(--recipe improved --set model.input_size=48 --set model.drop_path_rate=0 --set train.label_smoothing=0.0
      --set train.ema_decay=0.999 --set eval.tta_shift_px=2 --data "$DATA" --no-progress)
 fer face train --backbone vgg48_slim --epochs 40 "${VGG[@]}" --out runs/vgg48_slim "$@"

@@ -40,9 +40,7 @@ def test_vgg48_is_registered_with_timm_and_ends_on_a_3x3_map_at_48_px(backbone, 
 
 
 def test_vgg48_loads_a_local_weights_file(tmp_path):
-    import timm
-
-    donor = timm.create_model("vgg48_slim", in_chans=1, num_classes=0)
+    donor = create_model("vgg48_slim").backbone
     torch.nn.init.constant_(donor.features[0].weight, 0.5)
     torch.save(donor.state_dict(), tmp_path / "vgg.pth")
     net = create_model("vgg48_slim", pretrained=str(tmp_path / "vgg.pth"))

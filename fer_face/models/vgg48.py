@@ -29,13 +29,11 @@ class Vgg48(nn.Module):
         if drop_path_rate:
             raise UserError("model.drop_path_rate: the vgg48 family has no residual branches to drop; "
                             "add --set model.drop_path_rate=0")
-        self.num_classes = num_classes
         self.num_features = self.head_hidden_size = widths[-1]
-        self.drop_rate = drop_rate
         layers: list[nn.Module] = []
         self.feature_info = []
         chs, reduction = in_chans, 1
-        for i, width in enumerate(widths):
+        for width in widths:
             for _ in range(convs_per_stage):
                 layers += _conv_bn_relu(chs, width)
                 chs = width
@@ -45,7 +43,7 @@ class Vgg48(nn.Module):
         self.features = nn.Sequential(*layers)
         self.global_pool = SelectAdaptivePool2d(pool_type=global_pool, flatten=True)
         self.head_drop = nn.Dropout(drop_rate)
-        self.fc = nn.Linear(widths[-1], num_classes) if num_classes > 0 else nn.Identity()
+        self.reset_classifier(num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -79,11 +77,11 @@ def _create_vgg48(variant: str, pretrained: bool, widths: tuple[int, ...], **kwa
 
 @register_model
 def vgg48(pretrained: bool = False, **kwargs) -> Vgg48:
-    """Khaireddin & Chen's widths, 4.7M parameters (~125 training images/s on 2 CPU threads)."""
+    """Khaireddin & Chen's widths, 4.7M parameters."""
     return _create_vgg48("vgg48", pretrained, (64, 128, 256, 512), **kwargs)
 
 
 @register_model
 def vgg48_slim(pretrained: bool = False, **kwargs) -> Vgg48:
-    """Three quarters of the width, 2.6M parameters, ~1.8x faster to train on CPU."""
+    """Three quarters of the width, 2.6M parameters."""
     return _create_vgg48("vgg48_slim", pretrained, (48, 96, 192, 384), **kwargs)

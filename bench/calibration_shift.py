@@ -9,7 +9,9 @@ For each run (any branch or fused run whose PublicTest and PrivateTest artifacts
 - ``t_private_oracle``: the temperature the same fit would choose on PrivateTest. It reads PrivateTest labels,
   so it is never used for a reported number; it only shows where the protocol's temperature lands;
 - PrivateTest ECE at both temperatures, with the 5-95 % ECE band of a perfectly calibrated model
-  (``fer_core.metrics.ece_of_perfect_calibration``), and the in-sample PublicTest ECE at ``t_public``.
+  (``fer_core.metrics.ece_of_perfect_calibration``), and the in-sample PublicTest ECE at ``t_public``;
+- ``p_perfect_meets_target``: the share of those perfectly calibrated draws whose ECE is at most ``--target``
+  (default 2 %, the issues' target): how often a model with nothing left to calibrate would pass it at this n.
 
 If every run's oracle temperature sits below its PublicTest temperature, the two splits differ (PrivateTest is
 easier for all models), and a single temperature fit on PublicTest over-softens PrivateTest for all of them.
@@ -51,7 +53,7 @@ def bootstrap_temperatures(logits: np.ndarray, labels: np.ndarray, draws: int, s
                      for idx in (rng.integers(0, n, n) for _ in range(draws))])
 
 
-def diagnose(run: Path, draws: int, seed: int) -> dict:
+def diagnose(run: Path, draws: int, seed: int, target: float) -> dict:
     from fer_core.calibration import calibrated_probs, fit_temperature
     from fer_core.metrics import accuracy, ece, ece_of_perfect_calibration
     from fer_face.evaluate import CAL_SPLIT, TEST_SPLIT
@@ -62,7 +64,7 @@ def diagnose(run: Path, draws: int, seed: int) -> dict:
     t_prv = fit_temperature(prv_logits, prv_labels)
     boot = bootstrap_temperatures(pub_logits, pub_labels, draws, seed)
     prv_at_pub = calibrated_probs(prv_logits, t_pub)
-    band = ece_of_perfect_calibration(prv_at_pub, seed=seed)
+    band = ece_of_perfect_calibration(prv_at_pub, seed=seed, at_most=target)
     return {
         "run": str(run), "branch": branch,
         "accuracy_public": accuracy(calibrated_probs(pub_logits, 1.0), pub_labels),
@@ -75,14 +77,17 @@ def diagnose(run: Path, draws: int, seed: int) -> dict:
         "ece_private_at_t_public": ece(prv_at_pub, prv_labels),
         "ece_private_at_t_private_oracle": ece(calibrated_probs(prv_logits, t_prv), prv_labels),
         "ece_band_perfect_calibration_5_95": [band["p05"], band["p95"]],
+        "ece_target": target,
+        "p_perfect_meets_target": band["p_at_most"],
     }
 
 
 def markdown(rows: list[dict]) -> str:
     pct = lambda x: f"{100 * x:.2f}"  # noqa: E731
     lines = ["| run | branch | acc Public | acc Private | T Public (5-95 % bootstrap) | T Private (oracle) | ratio "
-             "| ECE Public in-sample | ECE Private @ T Public | ECE Private @ oracle T | perfect-calibration band |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| ECE Public in-sample | ECE Private @ T Public | ECE Private @ oracle T | perfect-calibration band "
+             "| P(perfect model's ECE <= target) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lo, hi = r["t_public_bootstrap_5_95"]
         blo, bhi = r["ece_band_perfect_calibration_5_95"]
@@ -90,7 +95,7 @@ def markdown(rows: list[dict]) -> str:
                      f"| {r['t_public']:.3f} ({lo:.3f}-{hi:.3f}) | {r['t_private_oracle']:.3f} "
                      f"| {r['t_ratio_private_over_public']:.3f} | {pct(r['ece_public_in_sample'])} "
                      f"| {pct(r['ece_private_at_t_public'])} | {pct(r['ece_private_at_t_private_oracle'])} "
-                     f"| {pct(blo)}-{pct(bhi)} |")
+                     f"| {pct(blo)}-{pct(bhi)} | {r['p_perfect_meets_target']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -101,19 +106,21 @@ def main() -> int:
                    help="JSON record; the Markdown table is written next to it (.md)")
     p.add_argument("--draws", type=int, default=BOOTSTRAP_DRAWS, help="bootstrap resamples of PublicTest")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target", type=float, default=0.02, help="ECE target (a fraction) for p_perfect_meets_target")
     args = p.parse_args()
 
     from fer_core.atomic import write_text
     from fer_core.errors import UserError
 
     try:
-        rows = [diagnose(run, args.draws, args.seed) for run in args.runs]
+        rows = [diagnose(run, args.draws, args.seed, args.target) for run in args.runs]
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     below = sum(r["t_private_oracle"] < r["t_public"] for r in rows)
     write_record(args.out, {"calibration_split": "PublicTest", "test_split": "PrivateTest",
-                            "runs_with_oracle_t_below_t_public": f"{below}/{len(rows)}", "rows": rows})
+                            "runs_with_oracle_t_below_t_public": f"{below}/{len(rows)}",
+                            "rows": rows})
     write_text(args.out.with_suffix(".md"), markdown(rows))
     return 0
 

@@ -22,6 +22,7 @@
 # Session 9 (results/fer2013/resnet18): a fourth backbone from another architecture family for the ensemble, ResNet-18
 # from scratch at 48 px with a stride-1 stem; the session-8 checkpoints in runs/ were not needed (no warm restart).
 # Session 10 (results/fer2013/vgg48_slim): a fifth backbone with neither residual nor depthwise layers, the 48-px VGG.
+# Session 11 (results/fer2013/vgg48_slim if chosen on PublicTest; the other VGG seed archived): a second VGG seed.
 # Session 2 (results/fer2013/session2/): 36 and 20 epochs with the recipe as it is.
 # Session 1 (results/fer2013/session1/efficientnet_b2, the parent of session 5's B2): 8 epochs at 48 px, trained side by
 # side with two others.
@@ -163,3 +164,16 @@ VGG=(--recipe improved --set model.input_size=48 --set model.drop_path_rate=0 --
      --set train.ema_decay=0.999 --set eval.tta_shift_px=2 --data "$DATA" --no-progress)
 fer face train --backbone vgg48_slim --epochs 40 "${VGG[@]}" --out runs/vgg48_slim "$@"
 copy_run runs/vgg48_slim results/fer2013/vgg48_slim
+
+# Session 11: a second seed of the same VGG recipe (train.seed=1) for the ensemble, 45 epochs (session 10's best
+# epoch was its last). Per-epoch validation with the flip view only (about 10 s instead of 70 s per epoch), then the
+# finished run is evaluated with the 10 test-time views of the other nets. The reference is the seed PublicTest prefers.
+fer face train --backbone vgg48_slim --epochs 45 --set train.seed=1 --recipe improved --set model.input_size=48 \
+    --set model.drop_path_rate=0 --set train.label_smoothing=0.0 --set train.ema_decay=0.999 --data "$DATA" \
+    --out runs/vgg48_slim_s1 --no-progress "$@"
+fer face evaluate runs/vgg48_slim_s1 --data "$DATA" --set eval.tta_shift_px=2
+python bench/select_reference.py runs/vgg48_slim runs/vgg48_slim_s1 --out bench/results/reference_selection_vgg48_slim.json
+SELECTION=bench/results/reference_selection_vgg48_slim.json adopt_reference vgg48_slim \
+    vgg48_slim:session10/vgg48_slim vgg48_slim_s1:session11/vgg48_slim_seed1
+fer face compare --runs results/fer2013 --out results/fer2013 \
+    --backbones mobilenetv2_100 efficientnet_b0 efficientnet_b2 resnet18 vgg48_slim

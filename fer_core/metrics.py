@@ -73,12 +73,14 @@ def summary(probs: np.ndarray, labels: np.ndarray, label_space: Sequence[str]) -
     }
 
 
-def ece_of_perfect_calibration(probs: np.ndarray, draws: int = 200, seed: int = 0) -> dict[str, float]:
+def ece_of_perfect_calibration(probs: np.ndarray, draws: int = 200, seed: int = 0,
+                               at_most: float | None = None) -> dict[str, float]:
     """ECE that a perfectly calibrated model with exactly these probabilities would show on this many samples.
 
     Labels are drawn from the probabilities themselves, so calibration is perfect by construction and the
     ECE left is the 15-bin estimator's sampling noise; a measured ECE inside [p05, p95] cannot be told
-    apart from perfect calibration at this sample size.
+    apart from perfect calibration at this sample size. With ``at_most`` (an ECE target), ``p_at_most`` is
+    the share of draws at or below it: how often even a perfectly calibrated model would meet that target.
     """
     rng = np.random.default_rng(seed)
     cum = np.cumsum(probs, axis=1)
@@ -88,5 +90,8 @@ def ece_of_perfect_calibration(probs: np.ndarray, draws: int = 200, seed: int = 
         labels = np.minimum((u > cum).sum(1), probs.shape[1] - 1)
         values.append(ece(probs, labels))
     v = np.asarray(values)
-    return {"mean": float(v.mean()), "p05": float(np.percentile(v, 5)), "p95": float(np.percentile(v, 95)),
-            "draws": draws, "seed": seed}
+    out = {"mean": float(v.mean()), "p05": float(np.percentile(v, 5)), "p95": float(np.percentile(v, 95)),
+           "draws": draws, "seed": seed}
+    if at_most is not None:
+        out.update(at_most=at_most, p_at_most=float((v <= at_most).mean()))
+    return out

@@ -46,6 +46,7 @@ def test_each_split_temperature_is_recovered_and_the_shift_costs_ece(tmp_path):
     assert lo < row["t_public"] < hi and row["t_private_oracle"] < lo
     assert row["ece_private_at_t_public"] > 2 * row["ece_private_at_t_private_oracle"]
     assert record["runs_with_oracle_t_below_t_public"] == "1/1"
+    assert row["ece_target"] == 0.02 and 0.0 <= row["p_perfect_meets_target"] <= 1.0
     assert "| face/synthetic |" in out.with_suffix(".md").read_text()
 
 

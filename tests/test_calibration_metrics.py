@@ -60,3 +60,13 @@ def test_ece_of_perfect_calibration_is_the_estimator_noise():
     assert 0.0 < floor["p05"] < floor["mean"] < floor["p95"] < 0.06
     wrong = (probs.argmax(1) + 1) % 7  # always-wrong labels: far outside the noise band
     assert metrics.ece(probs, wrong) > floor["p95"] * 3
+
+
+def test_share_of_perfectly_calibrated_draws_meeting_an_ece_target():
+    probs = np.random.default_rng(1).dirichlet(np.ones(7), size=1000)
+    floor = metrics.ece_of_perfect_calibration(probs, draws=40, at_most=0.0)
+    assert floor["p_at_most"] == 0.0  # 1,000 drawn labels never land exactly on the confidences
+    middle = metrics.ece_of_perfect_calibration(probs, draws=40, at_most=(floor["p05"] + floor["p95"]) / 2)
+    assert 0.1 < middle["p_at_most"] < 0.9 and middle["at_most"] == (floor["p05"] + floor["p95"]) / 2
+    assert metrics.ece_of_perfect_calibration(probs, draws=40, at_most=1.0)["p_at_most"] == 1.0
+    assert "p_at_most" not in metrics.ece_of_perfect_calibration(probs, draws=5)

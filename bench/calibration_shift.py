@@ -112,6 +112,9 @@ def main() -> int:
     from fer_core.atomic import write_text
     from fer_core.errors import UserError
 
+    if not 0.0 < args.target < 1.0:
+        print(f"error: --target {args.target}: an ECE target is a fraction between 0 and 1, e.g. 0.02", file=sys.stderr)
+        return 2
     try:
         rows = [diagnose(run, args.draws, args.seed, args.target) for run in args.runs]
     except UserError as e:

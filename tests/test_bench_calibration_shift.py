@@ -58,3 +58,13 @@ def test_an_artifact_without_logits_is_refused_in_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "has no logits" in done.stderr
     assert not (tmp_path / "shift.json").exists()
+
+
+def test_an_ece_target_outside_0_1_is_refused_in_one_line(tmp_path):
+    run = tmp_path / "shifted"
+    split_artifact(run, "PublicTest", 1.2, n=50, seed=0)
+    split_artifact(run, "PrivateTest", 1.0, n=50, seed=1)
+    done = diagnose(run, "--out", tmp_path / "shift.json", "--target", "2")
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "--target 2.0" in done.stderr
+    assert not (tmp_path / "shift.json").exists()

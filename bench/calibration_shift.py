@@ -13,8 +13,8 @@ For each run (any branch or fused run whose PublicTest and PrivateTest artifacts
 - ``p_perfect_meets_target``: the share of those perfectly calibrated draws whose ECE is at most ``--target``
   (default 2 %, the issues' target): how often a model with nothing left to calibrate would pass it at this n.
 
-If every run's oracle temperature sits below its PublicTest temperature, the two splits differ (PrivateTest is
-easier for all models), and a single temperature fit on PublicTest over-softens PrivateTest for all of them.
+If every run's oracle temperature sits below its PublicTest temperature, the two splits differ in a way every model
+sees, and a single temperature fit on PublicTest over-softens PrivateTest for all of them.
 Writes JSON plus a Markdown table next to it.
 """
 

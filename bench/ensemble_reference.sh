@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The committed fusions of the FER2013 reference runs (results/fer2013/ensemble) and the RAVDESS pseudo-pairs
-# (results/ravdess/pseudo-pairs): every command behind the README's ensemble tables. About 20 minutes on 2 cores, 11 of them the
+# (results/ravdess/pseudo-pairs): every command behind the README's ensemble tables. About 25 minutes on 2 cores, 11 of them the
 # 255-subset ablation, which runs last.
 set -euo pipefail
 # The paper's three backbones and the landmark ensemble, plus cheap extra members: the session-4 MobileNetV2 and
@@ -43,6 +43,18 @@ fer ensemble fuse --branch results/fer2013/vgg48_slim --branch results/fer2013/s
     --out results/fer2013/ensemble/vgg-2seeds-logpool --no-progress
 fer ensemble ablate "${SEVEN[@]}" --method mean --method logpool --method stacking \
     --out results/fer2013/ensemble/core-plus-resnet18-vgg-2seeds-ablation --no-progress
+# Session 12: the landmark branch with appearance at the landmarks (results/fer2013/landmarks_hog: geometry + HOG of
+# the landmark-aligned face) in place of the geometry-only one, and the ablation of the target set with both landmark
+# runs (31 subsets): its fit_cv_accuracy column (cross-fitted PublicTest accuracy) chooses a subset without PrivateTest.
+CORE_HOG=(--branch results/fer2013/mobilenetv2_100 --branch results/fer2013/efficientnet_b0
+          --branch results/fer2013/efficientnet_b2 --branch results/fer2013/landmarks_hog)
+fer ensemble fuse "${CORE_HOG[@]}" --method stacking --out results/fer2013/ensemble/core-hog-stacking --no-progress
+fer ensemble fuse "${CORE_HOG[@]}" --method logpool --out results/fer2013/ensemble/core-hog-logpool --no-progress
+fer ensemble ablate "${CORE[@]}" --branch results/fer2013/landmarks_hog --method mean --method logpool --method stacking \
+    --out results/fer2013/ensemble/core-2landmarks-ablation --no-progress
+EIGHT=("${SEVEN[@]}" --branch results/fer2013/landmarks_hog)
+fer ensemble fuse "${EIGHT[@]}" --method logpool --out results/fer2013/ensemble/all-backbones-2landmarks-logpool --no-progress
+fer ensemble fuse "${EIGHT[@]}" --method stacking --out results/fer2013/ensemble/all-backbones-2landmarks-stacking --no-progress
 fer ensemble conformal --run results/fer2013/ensemble --coverage 0.9 --method lac
 fer ensemble conformal --run results/fer2013/ensemble --coverage 0.9 --method lac --class-conditional \
     --out results/fer2013/ensemble/conformal-lac-class-conditional
@@ -54,7 +66,8 @@ python bench/calibration_shift.py results/fer2013/mobilenetv2_100 results/fer201
     results/fer2013/vgg48_slim results/fer2013/ensemble/core-plus-resnet18-vgg-logpool \
     results/fer2013/ensemble/core-plus-resnet18-vgg-stacking results/fer2013/session10/vgg48_slim \
     results/fer2013/ensemble/core-plus-resnet18-vgg-2seeds-logpool \
-    results/fer2013/ensemble/core-plus-resnet18-vgg-2seeds-stacking
+    results/fer2013/ensemble/core-plus-resnet18-vgg-2seeds-stacking results/fer2013/landmarks_hog \
+    results/fer2013/ensemble/core-hog-logpool results/fer2013/ensemble/core-hog-stacking
 
 # Face + landmark + voice on PSEUDO-PAIRS (RAVDESS test clips x FER2013 PrivateTest faces of the same label)
 FACE=${PAIRS_FACE_RUN:-results/fer2013/mobilenetv2_100}

@@ -21,7 +21,7 @@ OVERVIEW_HIGHER = [PAPER_TRAIN, PAPER_TEST, TRAIN_ACC, TEST_ACC, MACRO_F1]
 OVERVIEW_LOWER = [NLL, ECE, ECE_UNCAL]
 PERCENT_COLUMNS = {PAPER_TRAIN, PAPER_TEST, TRAIN_ACC, TEST_ACC, ECE, ECE_UNCAL, "accuracy", "ECE after",
                    "ECE before", "ECE noise p95", "precision", "recall", "F1", "best val acc", "target coverage",
-                   "coverage", "singletons", "singleton accuracy", "empty sets"}
+                   "coverage", "singletons", "singleton accuracy", "empty sets", "fit-split CV acc"}
 NO_VALUE = "—"
 
 
@@ -203,11 +203,12 @@ def ablation_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
         out.append({
             "branches": " + ".join(map(str, branches)) if isinstance(branches, list) else str(branches),
             "size": len(branches) if isinstance(branches, list) else np.nan,
-            "method": r.get("method", NO_VALUE),
+            "method": r.get("method", NO_VALUE), "fit-split CV acc": _num(r.get("fit_cv_accuracy")),
             "accuracy": _num(r.get("accuracy")), MACRO_F1: _num(r.get("macro_f1")),
             NLL: _num(r.get("nll")), ECE: _num(r.get("ece")), "n": r.get("n"),
         })
-    df = pd.DataFrame(out, columns=["branches", "size", "method", "accuracy", MACRO_F1, NLL, ECE, "n"])
+    df = pd.DataFrame(out, columns=["branches", "size", "method", "fit-split CV acc", "accuracy", MACRO_F1, NLL, ECE,
+                                    "n"])
     return df.sort_values(["accuracy", "size"], ascending=[False, True], na_position="last").reset_index(drop=True)
 
 

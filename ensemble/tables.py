@@ -29,7 +29,7 @@ def _cell(value: Any, column: str, markdown: bool) -> str:
     if isinstance(value, (list, tuple)):
         return (" + " if markdown else ";").join(map(str, value))
     if isinstance(value, float):
-        if markdown and column in ("accuracy", "ece"):
+        if markdown and column in ("accuracy", "ece", "fit_cv_accuracy"):
             return f"{value:.2%}"
         return f"{value:.4f}" if markdown else f"{value:.6g}"
     return str(value)

@@ -173,6 +173,8 @@ def test_ensemble_page_shows_weights_ablation_and_conformal(results_tree):
     assert dict(weights["weight"]) == fusion["weights"]
     assert comparison.loc["fusion/logpool", "accuracy"] == pytest.approx(expected["fer2013/ensemble"]["accuracy"])
     assert len(abl) == 7 and abl["accuracy"].iloc[0] == max(r["accuracy"] for r in ablation)
+    chosen = json.loads((root / "fer2013/ensemble/ablation.json").read_text())["selected"]["logpool"]["branches"]
+    assert f"Chosen on the fit split (logpool): {' + '.join(chosen)}" in [c.value for c in at.caption]
     assert conformal.loc["fer2013/ensemble", "method"] == "LAC"
     assert at.metric[0].value == f"{expected['fer2013/ensemble']['accuracy']:.2%}"
 

@@ -167,6 +167,7 @@ def test_ablation_and_weights_tables(results_tree):
     ab = tables.ablation_frame(ens.ablation)
     assert len(ab) == 7 and ab["accuracy"].is_monotonic_decreasing
     assert ab["accuracy"].iloc[0] == max(r["accuracy"] for r in ens.ablation)
+    assert sorted(ab["fit-split CV acc"]) == sorted(r["fit_cv_accuracy"] for r in ens.ablation)
     w = tables.fusion_weights_frame(ens.fusion)
     assert list(w.index) == [b["name"] for b in ens.fusion["branches"]]
     assert list(w["weight"]) == [ens.fusion["weights"][n] for n in w.index]

@@ -236,14 +236,36 @@ def test_ablation_reports_every_subset(branches, tmp_path):
     assert {tuple(r["branches"]) for r in rows} == {
         ("face/good_a",), ("face/good_b",), ("face/useless",), ("face/good_a", "face/good_b"),
         ("face/good_a", "face/useless"), ("face/good_b", "face/useless"), ("face/good_a", "face/good_b", "face/useless")}
-    assert set(rows[0]) == {"branches", "method", "accuracy", "macro_f1", "nll", "ece", "n"}
+    assert set(rows[0]) == {"branches", "method", "fit_cv_accuracy", "accuracy", "macro_f1", "nll", "ece", "n"}
     acc = {(tuple(r["branches"]), r["method"]): r["accuracy"] for r in rows}
     assert acc[(("face/good_a", "face/good_b"), "logpool")] > acc[(("face/good_a",), "logpool")] + 0.05
-    assert (out / "ablation.csv").read_text().startswith("branches,method,accuracy,macro_f1,nll,ece,n\n")
+    # the subset is chosen on cross-fitted PublicTest scores, and the choice is the one PrivateTest agrees with
+    cv = {(tuple(r["branches"]), r["method"]): r["fit_cv_accuracy"] for r in rows}
+    assert cv[(("face/good_a", "face/good_b"), "logpool")] > cv[(("face/good_a",), "logpool")] + 0.05
+    assert cv[(("face/useless",), "mean")] < 0.3
+    for method in ("mean", "logpool"):
+        chosen = table["selected"][method]
+        assert chosen["fit_cv_accuracy"] == max(v for (_, m), v in cv.items() if m == method)
+        assert {"face/good_a", "face/good_b"} <= set(chosen["branches"])
+    assert table["selected_by"] == "PublicTest cross-fitted accuracy (fit_cv_accuracy)"
+    assert (out / "ablation.csv").read_text().startswith("branches,method,fit_cv_accuracy,accuracy,macro_f1,nll,ece,n\n")
+    assert "- logpool: best PublicTest cross-fitted accuracy" in (out / "ablation.md").read_text()
     assert "| branches | method |" in (out / "ablation.md").read_text()
     # the full-set row is exactly what `fuse` reports
     fused = run_fuse(runs, method="logpool", out=tmp_path / "full", options=FuseOptions(), command="t", quiet=True)
     assert abs(acc[(("face/good_a", "face/good_b", "face/useless"), "logpool")] - fused["accuracy"]) < 1e-12
+
+
+def test_selection_on_fit_split_breaks_ties_towards_fewer_branches():
+    from ensemble.ablate import select_on_fit_split
+
+    rows = [{"branches": ["a", "b"], "method": "mean", "fit_cv_accuracy": 0.7},
+            {"branches": ["a"], "method": "mean", "fit_cv_accuracy": 0.7},
+            {"branches": ["a", "b", "c"], "method": "mean", "fit_cv_accuracy": 0.69},
+            {"branches": ["c"], "method": "logpool", "fit_cv_accuracy": None},
+            {"branches": ["b"], "method": "logpool", "fit_cv_accuracy": 0.5}]
+    chosen = select_on_fit_split(rows)
+    assert chosen["mean"]["branches"] == ["a"] and chosen["logpool"]["branches"] == ["b"]
 
 
 def test_custom_split_names(tmp_path):

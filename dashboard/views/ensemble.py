@@ -56,12 +56,16 @@ else:
     if run.ablation:
         st.subheader("Ablation: every subset of branches")
         ablation = tables.ablation_frame(run.ablation)
-        st.dataframe(tables.style(ablation, ["accuracy", tables.MACRO_F1], [tables.NLL, tables.ECE]),
+        st.dataframe(tables.style(ablation, ["fit-split CV acc", "accuracy", tables.MACRO_F1], [tables.NLL, tables.ECE]),
                      placeholder=tables.NO_VALUE, key="ensemble_ablation")
         meta = run.tables_meta.get("ablation", {})
         where = f" on {meta['eval_split']}" if meta.get("eval_split") else ""
         st.caption(f"Each subset fit on the fit split and scored{where}; sorted by accuracy, best value per column "
-                   "highlighted." + (f" Command: `{meta['command']}`" if meta.get("command") else ""))
+                   "highlighted. Choose a subset by its fit-split CV accuracy (cross-fitted), not by the test "
+                   "accuracy." + (f" Command: `{meta['command']}`" if meta.get("command") else ""))
+        for method, row in (meta.get("selected") or {}).items():
+            if isinstance(row, dict) and isinstance(row.get("branches"), list):
+                st.caption(f"Chosen on the fit split ({method}): {' + '.join(map(str, row['branches']))}")
 
 conformal = results.with_conformal
 if conformal:

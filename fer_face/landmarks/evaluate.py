@@ -37,7 +37,7 @@ def load_run_config(run_dir: Path) -> dict[str, Any]:
 def split_logits(model: LandmarkModel, ds, lms: LandmarkSet, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Logits (NaN rows where absent) and the present mask of one split."""
     m = ds.mask(split)
-    z = model.logits(lms.points[m])
+    z = model.logits(lms.points[m], ds.images[m])
     present = lms.present[m] & np.isfinite(z).all(1)
     z[~present] = np.nan
     return z, present

@@ -25,7 +25,8 @@ from fer_face.landmarks.geometry import normalise
 EXPRESSIVE_POINTS = tuple(range(17, 27)) + (30, 31, 33, 35) + tuple(range(36, 48)) + tuple(range(48, 60)) + (
     61, 62, 63)
 PAIRS = tuple(itertools.combinations(EXPRESSIVE_POINTS, 2))
-FEATURE_GROUPS = ("coords", "descriptors", "distances")
+FEATURE_GROUPS = ("coords", "descriptors", "distances")  # geometric: computed from the points alone
+APPEARANCE_GROUP = "aligned_hog"  # HOG of the landmark-aligned face (fer_face.landmarks.appearance)
 CHUNK = 4096  # rows per pass: bounds the (rows, pairs, 2) temporaries
 
 
@@ -124,10 +125,13 @@ DISTANCE_NAMES: tuple[str, ...] = tuple(f"d{i:02d}_{j:02d}" for i, j in PAIRS)
 
 
 def feature_names(groups: tuple[str, ...] = FEATURE_GROUPS) -> list[str]:
-    names = {"coords": COORD_NAMES, "descriptors": DESCRIPTOR_NAMES, "distances": DISTANCE_NAMES}
+    from fer_face.landmarks.appearance import HOG_NAMES
+
+    names = {"coords": COORD_NAMES, "descriptors": DESCRIPTOR_NAMES, "distances": DISTANCE_NAMES,
+             APPEARANCE_GROUP: HOG_NAMES}
     unknown = set(groups) - set(names)
     if unknown:
-        raise ValueError(f"unknown feature group(s) {sorted(unknown)}; choose from {FEATURE_GROUPS}")
+        raise ValueError(f"unknown feature group(s) {sorted(unknown)}; choose from {(*FEATURE_GROUPS, APPEARANCE_GROUP)}")
     return [n for g in groups for n in names[g]]
 
 
@@ -144,7 +148,7 @@ def features_of_normalised(p: np.ndarray, groups: tuple[str, ...] = FEATURE_GROU
             i, j = np.array(PAIRS).T
             parts.append(np.linalg.norm(p[:, i] - p[:, j], axis=-1))
         else:
-            feature_names((g,))
+            raise ValueError(f"unknown geometric feature group {g!r}; choose from {FEATURE_GROUPS}")
     return np.concatenate(parts, axis=1)
 
 

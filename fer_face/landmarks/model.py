@@ -1,8 +1,9 @@
 """A trained landmark classifier: feature standardisation + MLP or linear weights, as one file.
 
 ``model.pt`` holds only tensors and JSON-able metadata and is loaded with ``weights_only=True``.
-``LandmarkModel.logits(points)`` goes from raw landmarks (N, 68, 2) to uncalibrated logits (N, C);
-rows whose landmarks are absent (NaN) give NaN logits.
+``LandmarkModel.logits(points, images)`` goes from raw landmarks (N, 68, 2) to uncalibrated logits (N, C);
+rows whose landmarks are absent (NaN) give NaN logits. ``images`` (the grey faces the landmarks were found
+on) are needed only by a model with the ``aligned_hog`` feature group.
 """
 
 from __future__ import annotations
@@ -17,18 +18,29 @@ import torch
 from fer_core import atomic
 from fer_core.errors import UserError
 from fer_core.weights_file import load_weights_file
-from fer_face.landmarks.features import geometric_features
+from fer_face.landmarks.appearance import aligned_hog
+from fer_face.landmarks.features import APPEARANCE_GROUP, geometric_features
 from fer_face.landmarks.geometry import mirror
 
 MODEL_FILE = "model.pt"
 FORMAT = "fer-landmark-model"
 
 
-def features_with_mirror(points: np.ndarray, groups: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Features of the faces and of their mirror images, float32 (N, D) each."""
+def features_with_mirror(points: np.ndarray, groups: tuple[str, ...], images: np.ndarray | list | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Features of the faces and of their mirror images, float32 (N, D) each, groups in the given order."""
     points = np.asarray(points, np.float64)
-    return (geometric_features(points, groups).astype(np.float32),
-            geometric_features(mirror(points), groups).astype(np.float32))
+    parts, parts_m = [], []
+    for group in groups:
+        if group == APPEARANCE_GROUP:
+            if images is None:
+                raise UserError(f"feature group {APPEARANCE_GROUP!r} needs the face images, not only their landmarks")
+            f, fm = aligned_hog(images, points)
+        else:
+            f, fm = geometric_features(points, (group,)), geometric_features(mirror(points), (group,))
+        parts.append(f.astype(np.float32))
+        parts_m.append(fm.astype(np.float32))
+    return np.concatenate(parts, axis=1), np.concatenate(parts_m, axis=1)
 
 
 @dataclass
@@ -73,12 +85,13 @@ class LandmarkModel:
             out[ok] = linear_logits(self.weight, self.bias, x[ok])
         return out
 
-    def logits(self, points: np.ndarray) -> np.ndarray:
-        """Raw landmarks (N, 68, 2) or (68, 2) -> logits (N, C), mirror-averaged when ``tta_mirror``."""
+    def logits(self, points: np.ndarray, images: np.ndarray | list | None = None) -> np.ndarray:
+        """Raw landmarks (N, 68, 2) or (68, 2) -> logits (N, C), mirror-averaged when ``tta_mirror``;
+        ``images``: the N grey faces, for the ``aligned_hog`` feature group."""
         points = np.asarray(points, np.float64)
         if points.ndim == 2:
             points = points[None]
-        f, fm = features_with_mirror(points, self.feature_groups)
+        f, fm = features_with_mirror(points, self.feature_groups, images)
         z = self.logits_of_standardised(self.standardise(f))
         if self.tta_mirror:
             z = (z + self.logits_of_standardised(self.standardise(fm))) / 2

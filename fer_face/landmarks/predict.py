@@ -53,16 +53,17 @@ class LandmarkPredictor:
         self.temperature = float(json.loads(metrics_path.read_text())["temperature"])
         self.label_space = tuple(self.model.label_space)
 
-    def predict_points(self, points: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities (C,) for one landmark set (68, 2) in pixel coordinates."""
-        z = self.model.logits(np.asarray(points, np.float64)[None])
+    def predict_points(self, points: np.ndarray, gray: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated probabilities (C,) for one landmark set (68, 2) in pixel coordinates of the grey
+        image ``gray`` (needed by a model with the ``aligned_hog`` feature group)."""
+        z = self.model.logits(np.asarray(points, np.float64)[None], None if gray is None else [gray])
         return calibrated_probs(z, self.temperature)[0]
 
     def predict_image(self, image: Image.Image | np.ndarray, mode: str = "auto") -> dict[str, Any]:
         lm, used = find_landmarks(image, mode)
         probs = None
         if lm.present:
-            p = self.predict_points(lm.points)
+            p = self.predict_points(lm.points, to_gray(image))
             probs = p if np.isfinite(p).all() else None
         return {
             "probs": probs,

@@ -20,6 +20,7 @@ from fer_core import atomic
 from fer_core.errors import UserError
 from fer_face.landmarks.config import MODELS
 from fer_face.landmarks.evaluate import CAL_SPLIT, TRAIN_SPLIT, evaluate_run
+from fer_face.landmarks.features import feature_names
 from fer_face.landmarks.model import MODEL_FILE, LandmarkModel, features_with_mirror
 
 RUN_FILES = (MODEL_FILE, "config.json", "history.json", "metrics.json", "curves.png", "reliability.png", "predictions")
@@ -56,7 +57,11 @@ def train(cfg: dict[str, Any], kind: str, *, data: str | None, out: str | Path, 
     lms, lm_info = dataset_landmarks(ds, workers=workers, progress=progress)
 
     groups = tuple(cfg["features"]["groups"])
-    feats, feats_m = features_with_mirror(lms.points, groups)
+    try:
+        feature_names(groups)
+    except ValueError as e:
+        raise UserError(f"features.groups: {e}") from None
+    feats, feats_m = features_with_mirror(lms.points, groups, ds.images)
     ok = lms.present & np.isfinite(feats).all(1) & np.isfinite(feats_m).all(1)
     tr, val = ds.mask(TRAIN_SPLIT) & ok, ds.mask(CAL_SPLIT) & ok
     if tr.sum() < 2 or len(np.unique(ds.labels[tr])) < 2:
@@ -120,8 +125,9 @@ def train(cfg: dict[str, Any], kind: str, *, data: str | None, out: str | Path, 
 
 def _versions() -> dict[str, str]:
     import dlib
+    import skimage
     import sklearn
     import torch
 
     return {"python": platform.python_version(), "torch": torch.__version__, "sklearn": sklearn.__version__,
-            "dlib": dlib.__version__}
+            "skimage": skimage.__version__, "dlib": dlib.__version__}

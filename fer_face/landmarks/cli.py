@@ -39,7 +39,9 @@ def register(sub) -> None:
     t.add_argument("--seed", type=int, help="override mlp.seed")
     t.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config field (JSON values), e.g. --set mlp.hidden=[256,128] "
-                        "or --set features.groups='[\"coords\"]' (repeatable)")
+                        "or --set features.groups='[\"coords\"]' (repeatable). Feature groups: coords, descriptors, "
+                        "distances (geometry, the default) and aligned_hog (HOG of the landmark-aligned face; "
+                        "see docs/landmarks.md)")
     t.add_argument("--workers", type=int, default=None, help="extraction worker processes if not cached (default: all cores)")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")

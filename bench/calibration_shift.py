@@ -122,8 +122,7 @@ def main() -> int:
         return 2
     below = sum(r["t_private_oracle"] < r["t_public"] for r in rows)
     write_record(args.out, {"calibration_split": "PublicTest", "test_split": "PrivateTest",
-                            "runs_with_oracle_t_below_t_public": f"{below}/{len(rows)}",
-                            "rows": rows})
+                            "runs_with_oracle_t_below_t_public": f"{below}/{len(rows)}", "rows": rows})
     write_text(args.out.with_suffix(".md"), markdown(rows))
     return 0
 

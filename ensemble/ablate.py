@@ -20,9 +20,10 @@ from typing import Any, Sequence
 from tqdm import tqdm
 
 from fer_core.errors import UserError
+from fer_core.metrics import accuracy
 
 from ensemble.fuse import FuseOptions, check_out_dir
-from ensemble.fusion import fit_fusion
+from ensemble.fusion import fit_fusion, fit_rows
 from ensemble.tables import METRIC_COLUMNS, score_row, to_markdown, write_table
 
 ABLATION_COLUMNS = ("branches", "method", "fit_cv_accuracy") + METRIC_COLUMNS
@@ -67,8 +68,8 @@ def run_ablate(run_dirs: Sequence[str | Path], *, methods: Sequence[str], out: s
         present = sub.eval.any_present
         probs = result.eval_scores.copy()
         probs[present] = result.fusion.calibrate(result.eval_scores[present])
-        fit_rows = sub.fit.any_present & (sub.fit.labels >= 0)
-        fit_cv = float((result.fit_scores[fit_rows].argmax(1) == sub.fit.labels[fit_rows]).mean()) if fit_rows.any() else None
+        rows_fit = fit_rows(sub.fit)  # fit_fusion refuses a fit split without labelled rows, so this is never empty
+        fit_cv = accuracy(result.fit_scores[rows_fit], sub.fit.labels[rows_fit])
         rows.append({"branches": sub.names, "method": method, "fit_cv_accuracy": fit_cv,
                      **score_row(probs, sub.eval.labels, present, inputs.label_space)})
     selected = select_on_fit_split(rows)

@@ -148,14 +148,15 @@ class FitResult:
     notes: list[str]
 
 
-def _fit_rows(split: AlignedSplit) -> np.ndarray:
+def fit_rows(split: AlignedSplit) -> np.ndarray:
+    """Indices of the rows a fusion is fit (and judged) on: labelled, with at least one branch present."""
     return np.flatnonzero((split.labels >= 0) & split.any_present)
 
 
 def fit_fusion(inputs: FusionInputs, method: str, *, seed: int = 0, cross_fit_folds: int = CROSS_FIT_FOLDS) -> FitResult:
     """Fit ``method`` on ``inputs.fit``, calibrate on cross-fitted fit-split scores, score ``inputs.eval``."""
     fit = inputs.fit
-    rows = _fit_rows(fit)
+    rows = fit_rows(fit)
     y = fit.labels[rows]
     if len(np.unique(y)) < 2:
         raise UserError(f"{fit.split}: the labelled rows hold a single class; a fusion cannot be fit on them")

@@ -14,6 +14,7 @@ import numpy as np
 
 from fer_face.landmarks.geometry import eye_centres
 
+GROUP = "aligned_hog"  # the feature-group name in ``features.groups``
 SIDE = 48
 EYE_DISTANCE = 18.0  # px between the eye centres in the aligned face
 EYE_MIDPOINT = (23.5, 18.0)  # (x, y) px; on the vertical centre line, so the mirror of an aligned face is aligned
@@ -53,13 +54,10 @@ def _affine(points: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np
     return m, ok
 
 
-def _prescaled(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A large face (in a photo) shrunk with antialiasing, so that the warp resamples near 1:1."""
+def _shrunk(image: np.ndarray, points: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """A large face (in a photo) shrunk ``factor`` times with antialiasing, so that the warp resamples near 1:1."""
     from PIL import Image
 
-    factor = float(np.linalg.norm(np.subtract(*eye_centres(points)))) / EYE_DISTANCE
-    if not np.isfinite(factor) or factor <= PRESCALE_ABOVE:
-        return image, points
     h, w = image.shape
     size = (max(1, round(w / factor)), max(1, round(h / factor)))
     small = np.asarray(Image.fromarray(np.asarray(image, np.uint8)).resize(size, Image.Resampling.BOX))
@@ -78,7 +76,9 @@ def aligned_faces(images: np.ndarray | list[np.ndarray], points: np.ndarray) -> 
     same_size = isinstance(images, np.ndarray) and images.ndim == 3
     one_by_one = np.flatnonzero(large | (not same_size))
     for k in one_by_one:
-        im, p = _prescaled(np.asarray(images[k]), points[k])
+        im, p = np.asarray(images[k]), points[k]
+        if large[k]:
+            im, p = _shrunk(im, p, float(factor[k]))
         face, usable = _warp(im[None], p[None])
         faces[k], ok[k] = face[0], usable[0]
     batch = np.setdiff1d(np.arange(len(points)), one_by_one)

@@ -19,6 +19,8 @@ import itertools
 
 import numpy as np
 
+from fer_face.landmarks.appearance import GROUP as APPEARANCE_GROUP
+from fer_face.landmarks.appearance import HOG_NAMES
 from fer_face.landmarks.geometry import normalise
 
 # Expressive points for the pairwise distances: brows, eye corners/lids, nose tip and base, lips.
@@ -26,7 +28,6 @@ EXPRESSIVE_POINTS = tuple(range(17, 27)) + (30, 31, 33, 35) + tuple(range(36, 48
     61, 62, 63)
 PAIRS = tuple(itertools.combinations(EXPRESSIVE_POINTS, 2))
 FEATURE_GROUPS = ("coords", "descriptors", "distances")  # geometric: computed from the points alone
-APPEARANCE_GROUP = "aligned_hog"  # HOG of the landmark-aligned face (fer_face.landmarks.appearance)
 CHUNK = 4096  # rows per pass: bounds the (rows, pairs, 2) temporaries
 
 
@@ -125,8 +126,7 @@ DISTANCE_NAMES: tuple[str, ...] = tuple(f"d{i:02d}_{j:02d}" for i, j in PAIRS)
 
 
 def feature_names(groups: tuple[str, ...] = FEATURE_GROUPS) -> list[str]:
-    from fer_face.landmarks.appearance import HOG_NAMES
-
+    """Column names of ``groups``, geometric ones and the appearance group (HOG of the landmark-aligned face)."""
     names = {"coords": COORD_NAMES, "descriptors": DESCRIPTOR_NAMES, "distances": DISTANCE_NAMES,
              APPEARANCE_GROUP: HOG_NAMES}
     unknown = set(groups) - set(names)

@@ -60,10 +60,11 @@ class LandmarkPredictor:
         return calibrated_probs(z, self.temperature)[0]
 
     def predict_image(self, image: Image.Image | np.ndarray, mode: str = "auto") -> dict[str, Any]:
-        lm, used = find_landmarks(image, mode)
+        gray = to_gray(image)
+        lm, used = find_landmarks(gray, mode)
         probs = None
         if lm.present:
-            p = self.predict_points(lm.points, to_gray(image))
+            p = self.predict_points(lm.points, gray)
             probs = p if np.isfinite(p).all() else None
         return {
             "probs": probs,

@@ -48,6 +48,16 @@ class FittedFusion:
     def names(self) -> list[str]:
         return [b["name"] for b in self.branches]
 
+    def member_for(self, fingerprints: Mapping[str, str]) -> dict[str, str]:
+        """Fusion branch name -> the key of ``fingerprints`` (e.g. a loaded model) that is exactly that member.
+
+        A member is matched only by the fingerprint of the predictions the fusion was fit on, never by name:
+        two runs of one backbone, or two landmark models, are different members. Members without a match
+        are left out; a fusion saved without fingerprints matches nothing.
+        """
+        by_print = {fp: key for key, fp in fingerprints.items()}
+        return {b["name"]: by_print[b["fingerprint"]] for b in self.branches if b.get("fingerprint") in by_print}
+
     def scores(self, data: AlignedSplit) -> np.ndarray:
         """Uncalibrated fused log-scores (N, C) of aligned target-space probabilities; NaN rows: none present."""
         return self.method.scores(data.probs, data.present)
@@ -178,7 +188,7 @@ def fit_fusion(inputs: FusionInputs, method: str, *, seed: int = 0, cross_fit_fo
                 fit_scores[rows[held]] = part.scores(fit.probs[:, rows[held]], fit.present[:, rows[held]])
     temperature = fit_temperature(fit_scores[rows], y)
     fusion = FittedFusion(
-        method=model, temperature=temperature, branches=[b.info() for b in inputs.branches],
+        method=model, temperature=temperature, branches=[b.info(fit.split) for b in inputs.branches],
         label_space=inputs.label_space, mappings={b.name: b.mapping for b in inputs.branches},
         fit_split=fit.split, eval_split=inputs.eval.split,
         info={"cross_fit_folds": used_folds, "seed": seed, "n_fit": int(len(rows))},

@@ -34,9 +34,13 @@ class BranchInput:
     def modality(self) -> str:
         return self.first.modality
 
-    def info(self) -> dict[str, Any]:
-        return {"name": self.name, "run_dir": str(self.run_dir), "modality": self.modality,
-                "branch": self.first.branch, "label_space": list(self.mapping.source)}
+    def info(self, fit_split: str | None = None) -> dict[str, Any]:
+        """What a fusion records of this member; ``fingerprint`` (of its ``fit_split`` predictions) is its identity."""
+        out = {"name": self.name, "run_dir": str(self.run_dir), "modality": self.modality,
+               "branch": self.first.branch, "label_space": list(self.mapping.source)}
+        if fit_split is not None and fit_split in self.artifacts:
+            out["fingerprint"] = self.artifacts[fit_split].fingerprint()
+        return out
 
 
 @dataclass

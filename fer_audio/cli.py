@@ -5,8 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fer_core import recipe
+from fer_core.recipe import AT_LEAST_ONE, NON_NEGATIVE, Range
+from fer_audio.splits import MAX_FOLDS
+
 SPLIT_HELP = ("actor-disjoint protocol: by default the fixed split (train actors 1-18, validation 19-20, "
               "test 21-24); --folds K --fold F selects fold F of K sex-balanced actor folds")
+# flags that set a recipe field: checked against that field's range (fer_audio.config.RANGES), errors name the flag
+FIELD_FLAGS = {"--model": "model.name", "--epochs": "train.epochs", "--seed": "train.seed", "--calm": "data.calm",
+               "--threads": "train.threads"}
+TRAIN_FLAG_RANGES = {"--stop-after": AT_LEAST_ONE}
+CV_FLAG_RANGES = {"--folds": Range(2, MAX_FOLDS)}
+PAIRS_FLAG_RANGES = {"--seed": NON_NEGATIVE}
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
@@ -77,7 +87,10 @@ def register(sub) -> None:
                         description="Score WAV/FLAC/OGG/AIFF clips with a trained run. A bad clip is a one-line "
                                     "error; with --artifact, bad clips are kept in the artifact marked absent.")
     p.add_argument("files", nargs="+", type=Path, help="audio clips (any sample rate, mono or stereo)")
-    p.add_argument("--run", type=Path, required=True, help="audio run directory (config.json + best.pt + metrics.json)")
+    p.add_argument("--model", "--run", dest="model", metavar="NAME|RUN",
+                   help="published model name ('fer models list') or a speech run directory (default: the shipped one)")
+    p.add_argument("--weights", type=Path, metavar="FILE",
+                   help="weights of a published model that does not ship (checked against the manifest's sha256)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--artifact", type=Path, metavar="PATH",
                    help="also write a predictions artifact (split 'predict'); unscorable clips are marked absent")
@@ -108,16 +121,7 @@ def register(sub) -> None:
 def resolve_config(args: argparse.Namespace) -> dict:
     from fer_audio.config import apply_overrides, load_recipe
 
-    cfg = load_recipe(args.recipe)
-    sets = list(args.set)
-    for flag, key in (("epochs", "train.epochs"), ("seed", "train.seed"), ("threads", "train.threads")):
-        if getattr(args, flag, None) is not None:
-            sets.append(f"{key}={getattr(args, flag)}")
-    if args.model:
-        sets.append(f'model.name="{args.model}"')
-    if args.calm:
-        sets.append(f'data.calm="{args.calm}"')
-    return apply_overrides(cfg, sets)
+    return apply_overrides(load_recipe(args.recipe), args.set, recipe.flag_overrides(args, FIELD_FLAGS))
 
 
 def run_data_info(args: argparse.Namespace) -> int:
@@ -134,6 +138,7 @@ def run_train(args: argparse.Namespace) -> int:
     from fer_audio.splits import resolve_split
     from fer_audio.train import train
 
+    recipe.check_flags(args, TRAIN_FLAG_RANGES)
     cfg = resolve_config(args)
     train(cfg, data=args.data, out=args.out, command=args.command_line, split=resolve_split(args.folds, args.fold),
           resume=args.resume, overwrite=args.overwrite, device=args.device, stop_after=args.stop_after,
@@ -155,6 +160,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_cv(args: argparse.Namespace) -> int:
     from fer_audio.crossval import cross_validate
 
+    recipe.check_flags(args, CV_FLAG_RANGES)
     cross_validate(resolve_config(args), data=args.data, out=args.out, folds=args.folds, command=args.command_line,
                    device=args.device, progress=not args.no_progress)
     return 0
@@ -169,4 +175,5 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_pairs(args: argparse.Namespace) -> int:
     from fer_audio.pairs import pairs_cli
 
+    recipe.check_flags(args, PAIRS_FLAG_RANGES)
     return pairs_cli(args)

@@ -12,12 +12,14 @@ import torch
 
 from fer_core.artifact import Predictions, artifact_path
 from fer_core.calibration import calibrated_probs, fit_temperature
+from fer_core.device import pick_device
 from fer_core.errors import UserError
 from fer_core.labels import FER7
 from fer_core.report import build_metrics
 from fer_core.run_dir import read_history, write_evaluation
 from fer_audio.config import feature_config
 from fer_audio.labels import TO_FER7
+from fer_audio.models import model_from_config
 from fer_audio.splits import ActorSplit
 
 CAL_SPLIT, TEST_SPLIT = "validation", "test"
@@ -36,14 +38,13 @@ def load_run_config(run_dir: Path) -> dict[str, Any]:
 
 
 def load_run_model(run_dir: Path, device: torch.device, which: str = "best") -> tuple[torch.nn.Module, dict]:
-    from fer_face.checkpoint import load_checkpoint
-    from fer_audio.train import build_model
+    from fer_core.checkpoint import load_checkpoint
 
     saved = load_run_config(run_dir)
     cfg = saved["config"]
     ckpt = load_checkpoint(Path(run_dir) / f"{which}.pt", backbone=cfg["model"]["name"],
                            num_classes=saved["num_classes"])
-    model = build_model(cfg, saved["num_classes"])
+    model = model_from_config(cfg, saved["num_classes"])
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), {**saved, "checkpoint_meta": ckpt["meta"]}
 
@@ -65,7 +66,6 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "cpu", 
                  progress: bool = True) -> dict[str, Any]:
     from fer_audio.features import extract
     from fer_audio.inference import predict_logits
-    from fer_audio.train import pick_device
 
     run_dir = Path(run_dir)
     dev = pick_device(device)

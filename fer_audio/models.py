@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -117,3 +117,8 @@ def create_model(name: str, num_classes: int, dropout: float = 0.3, n_mels: int 
 def check_model_name(name: str) -> None:
     if not name.startswith("timm:") and name not in REGISTRY:
         raise UserError(f"unknown audio model {name!r}; choose one of {', '.join(REGISTRY)} or timm:<name>")
+
+
+def model_from_config(cfg: dict[str, Any], num_classes: int) -> nn.Module:
+    """The network a speech recipe describes (``[model]`` name and dropout, ``[features]`` n_mels)."""
+    return create_model(cfg["model"]["name"], num_classes, cfg["model"]["dropout"], cfg["features"]["n_mels"])

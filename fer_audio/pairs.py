@@ -321,28 +321,30 @@ def build_manifest_pairs(out: Path, manifest: Path, *, audio_run: Path, face_run
     """Run each branch's predictor on the manifest's files; write OUT/{face,landmarks,audio}/ keyed by sample_id."""
     rows = read_manifest(manifest)
     from fer_face.faces import load_image
-    from fer_face.predict import FacePredictor
+    from fer_face.predict import FaceModel
     from fer_audio.predict import AudioPredictor
 
     dataset = f"paired:{manifest.stem}"
-    audio_pred = AudioPredictor(audio_run, device="cpu" if device == "auto" else device)
+    audio_pred = AudioPredictor.from_run(audio_run, device="cpu" if device == "auto" else device)
 
     def score_audio(p: Path):
         r = audio_pred.predict_file(p, strict=False)
         return (np.asarray(r["probs"]) if r["present"] else None), audio_pred.label_space, r.get("error")
 
-    face_pred = FacePredictor(face_run, device=device)
+    face_pred = FaceModel.from_run(face_run, device=device)
 
     def score_face(p: Path):
-        r = face_pred.predict_image(load_image(p))
-        return np.asarray(r["probs"], np.float64), r.get("label_space", FER7), None
+        r = face_pred.predict(load_image(p))
+        if r is None:
+            return None, face_pred.label_space, "no face found"
+        return np.asarray(list(r.probs.values()), np.float64), face_pred.label_space, None
 
     scorers: dict[str, tuple[Callable, str, str]] = {"audio": (score_audio, "audio", audio_pred.branch),
                                                      "face": (score_face, "face", face_pred.branch)}
     if landmark_run is not None:
         from fer_face.landmarks.predict import LandmarkPredictor
 
-        lm_pred = LandmarkPredictor(landmark_run)
+        lm_pred = LandmarkPredictor.from_run(landmark_run)
 
         def score_landmarks(p: Path):
             r = lm_pred.predict_image(load_image(p))

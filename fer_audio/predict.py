@@ -11,11 +11,19 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from fer_core import artifact, zoo
+from fer_core.artifact import Predictions
 from fer_core.calibration import calibrated_probs
+from fer_core.device import pick_device
 from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
 from fer_audio.config import feature_config
 from fer_audio.decode import decode_clip
+from fer_audio.evaluate import load_run_config, load_run_model, to_fer7_probs
+from fer_audio.models import model_from_config
+
+
+BRANCH = "audio"
 
 
 class AudioPredictor:
@@ -25,24 +33,38 @@ class AudioPredictor:
     "probs_fer7", "fer7", "present": True, "file"}``; probabilities are temperature-calibrated.
     """
 
-    def __init__(self, run_dir: str | Path, device: str = "cpu"):
-        from fer_audio.evaluate import load_run_config, load_run_model
-        from fer_audio.train import pick_device
-
-        self.run_dir = Path(run_dir)
-        self.device = pick_device(device)
-        saved = load_run_config(self.run_dir)
-        cfg = saved["config"]
-        which = cfg["eval"]["checkpoint"] if (self.run_dir / f"{cfg['eval']['checkpoint']}.pt").is_file() else "best"
-        self.model, saved = load_run_model(self.run_dir, self.device, which)
-        metrics_path = self.run_dir / "metrics.json"
-        if not metrics_path.is_file():
-            raise UserError(f"{self.run_dir}: run is not evaluated (no metrics.json); run fer audio evaluate {self.run_dir}")
-        self.temperature = float(json.loads(metrics_path.read_text())["temperature"])
-        self.cfg = cfg
+    def __init__(self, network: torch.nn.Module, cfg: dict[str, Any], *, name: str, label_space: Sequence[str],
+                 temperature: float, fingerprint: str, source: str, device: torch.device):
+        self.model, self.cfg, self.name = network.to(device).eval(), cfg, name
+        self.label_space, self.temperature = tuple(label_space), float(temperature)
+        self.fingerprint, self.source, self.device = fingerprint, source, device
         self.features = feature_config(cfg)
-        self.label_space = tuple(saved["label_space"])
-        self.branch = f"audio/{cfg['model']['name']}"
+        self.branch = f"{BRANCH}/{cfg['model']['name']}"
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, device: str = "cpu") -> "AudioPredictor":
+        run_dir = Path(run_dir)
+        dev = pick_device(device)
+        cfg = load_run_config(run_dir)["config"]
+        which = cfg["eval"]["checkpoint"] if (run_dir / f"{cfg['eval']['checkpoint']}.pt").is_file() else "best"
+        network, saved = load_run_model(run_dir, dev, which)
+        metrics_path = run_dir / "metrics.json"
+        if not metrics_path.is_file():
+            raise UserError(f"{run_dir}: run is not evaluated (no metrics.json); run fer audio evaluate {run_dir}")
+        metrics = json.loads(metrics_path.read_text())
+        return cls(network, cfg, name=run_dir.name, label_space=saved["label_space"], temperature=metrics["temperature"],
+                   fingerprint=artifact.load_run(run_dir, metrics["calibration_split"]).fingerprint(),
+                   source=str(run_dir), device=dev)
+
+    @classmethod
+    def from_zoo(cls, entry: zoo.ZooModel, weights: str | Path | None = None, device: str = "cpu",
+                 manifest: zoo.Manifest | None = None) -> "AudioPredictor":
+        path = zoo.model_file(manifest or zoo.load_manifest(), entry, weights)
+        network = model_from_config(entry.config, len(entry.label_space))
+        network.load_state_dict(zoo.read_tensors(path))
+        return cls(network, entry.config, name=entry.name, label_space=entry.label_space,
+                   temperature=entry.temperature, fingerprint=entry.fingerprint, source=str(path),
+                   device=pick_device(device))
 
     @property
     def sample_rate(self) -> int:
@@ -57,8 +79,6 @@ class AudioPredictor:
                               batch_size=self.cfg["eval"]["batch_size"], device=self.device)
 
     def _row(self, logits: np.ndarray, name: str) -> dict[str, Any]:
-        from fer_audio.evaluate import to_fer7_probs
-
         probs = calibrated_probs(logits[None, :], self.temperature)[0]
         k = int(probs.argmax())
         return {
@@ -106,10 +126,23 @@ def _table(rows: list[dict[str, Any]], label_space: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def predict_cli(args) -> int:
-    from fer_core.artifact import Predictions
+def list_models() -> list[str]:
+    """Published speech models (``load_model(name)``)."""
+    return zoo.load_manifest().names(BRANCH)
 
-    predictor = AudioPredictor(args.run, device=args.device)
+
+def load_model(name_or_run: str | Path | None = None, *, weights: str | Path | None = None,
+               device: str = "cpu") -> AudioPredictor:
+    """A published speech model by name (default: the shipped default), or a run directory you trained."""
+    manifest = zoo.load_manifest()
+    entry = manifest.named(BRANCH, name_or_run)
+    if entry is not None:
+        return AudioPredictor.from_zoo(entry, weights, device, manifest)
+    return AudioPredictor.from_run(name_or_run, device)
+
+
+def predict_cli(args) -> int:
+    predictor = load_model(args.model, weights=args.weights, device=args.device)
     batch = args.artifact is not None
     rows = predictor.predict_files(args.files, strict=not batch)  # without --artifact: first bad clip -> error
     for r in rows:
@@ -125,7 +158,7 @@ def predict_cli(args) -> int:
             logits=[r["logits"] if r["present"] else nan for r in rows], label_space=predictor.label_space,
             branch=predictor.branch, modality="audio", dataset="files", split="predict",
             temperature=predictor.temperature, calibration_split="validation", fit_splits=["train", "validation"],
-            command=args.command_line, extra={"run": str(args.run)},
+            command=args.command_line, extra={"model": predictor.name, "source": predictor.source},
         ).save(args.artifact)
         print(f"wrote {args.artifact} ({int(present.sum())} scored, {int((~present).sum())} absent)", file=sys.stderr)
     if args.json:

@@ -21,34 +21,23 @@ import torch
 import torch.nn.functional as F
 
 from fer_core import atomic
+from fer_core.device import pick_device
 from fer_core.errors import UserError
 from fer_core.optim import build_optimizer, build_scheduler
 from fer_core.run_dir import config_differences, refuse_changed_config, remove_run_files, saved_config_to_resume
 from fer_audio.config import feature_config
 from fer_audio.features import crop, extract, random_shifts, spec_augment, window_starts
 from fer_audio.inference import predict_logits
-from fer_audio.models import check_model_name, create_model
+from fer_audio.models import check_model_name, model_from_config
 from fer_audio.splits import ActorSplit
 
 RUN_FILES = ("last.pt", "best.pt", "metrics.json", "history.json", "config.json", "predictions", "curves.png",
              "reliability.png")
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    return torch.device(name)
-
-
-def build_model(cfg: dict[str, Any], num_classes: int) -> torch.nn.Module:
-    return create_model(cfg["model"]["name"], num_classes, cfg["model"]["dropout"], cfg["features"]["n_mels"])
-
-
 def prepare_run_dir(out: Path, cfg: dict[str, Any], split: ActorSplit, resume: bool, overwrite: bool) -> dict | None:
     """Refuse to clobber runs; return the checkpoint to resume from (or None)."""
-    from fer_face.checkpoint import load_checkpoint
+    from fer_core.checkpoint import load_checkpoint
 
     if overwrite and out.exists():
         remove_run_files(out, RUN_FILES)
@@ -99,7 +88,7 @@ def train(cfg: dict[str, Any], *, data: str | None, out: str | Path, command: st
     feature_time = time.perf_counter() - t_feat
 
     torch.manual_seed(t_cfg["seed"])
-    model = build_model(cfg, len(label_space)).to(dev)
+    model = model_from_config(cfg, len(label_space)).to(dev)
     opt = build_optimizer(model, t_cfg)
     bs = t_cfg["batch_size"]
     steps_per_epoch = len(idx_tr) // bs

@@ -28,6 +28,7 @@ Sample ids are the join key across branches (FER2013: the image file name or ``c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -137,6 +138,19 @@ class Predictions:
         )
 
     # -- serialisation -------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """sha256 of what these predictions say: producer, split, ids and calibrated probabilities (to 1e-6).
+
+        Two runs that differ in anything that changes a prediction differ here; re-encoding the same
+        predictions does not. A fusion records its members' fingerprints and refuses any other run.
+        """
+        h = hashlib.sha256()
+        h.update(f"{self.branch}\n{self.split}\n".encode())
+        h.update("\n".join(self.ids.tolist()).encode())
+        rounded = np.where(np.isfinite(self.probs), np.round(self.probs, 6), -1.0)
+        h.update(np.ascontiguousarray(rounded, dtype="<f8").tobytes())
+        return h.hexdigest()
+
     def to_json(self) -> dict[str, Any]:
         def rows(a: np.ndarray | None) -> list | None:
             if a is None:

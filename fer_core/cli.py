@@ -14,6 +14,8 @@ import sys
 
 # subcommand -> module providing register(subparsers)
 SUBCOMMANDS: dict[str, str] = {
+    "predict": "ensemble.predict_cli",
+    "models": "ensemble.models_cli",
     "data-info": "fer_face.data.cli",
     "face": "fer_face.cli",
     "landmarks": "fer_face.landmarks.cli",

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fer_core import recipe
+from fer_core.recipe import AT_LEAST_ONE
 from fer_face.data.cli import add_data_args
+
+TRAIN_FLAG_RANGES = {"--stop-after": AT_LEAST_ONE}
 
 
 def register(sub) -> None:
@@ -18,8 +22,11 @@ def register(sub) -> None:
                     "PublicTest, fit the temperature on PublicTest and report PrivateTest. "
                     "Multi-GPU/multi-machine: launch the same command with torchrun.",
     )
-    t.add_argument("--backbone", required=True, help="registered backbone (e.g. mobilenetv2_100, efficientnet_b0, efficientnet_b2)")
-    t.add_argument("--recipe", default="improved", help="built-in recipe name (paper, improved) or a .toml path")
+    t.add_argument("--backbone", help="registered backbone (e.g. mobilenetv2_100, efficientnet_b0, vgg48_slim); "
+                                      "optional when the recipe names one (model.backbone)")
+    t.add_argument("--recipe", default="improved",
+                   help="built-in recipe (paper, improved, or a published model's own, e.g. fer2013/vgg48_slim) "
+                        "or a .toml path")
     t.add_argument("--out", required=True, type=Path, help="run directory to create")
     add_data_args(t)
     t.add_argument("--epochs", type=int, help="override train.epochs")
@@ -60,37 +67,26 @@ def register(sub) -> None:
     c.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     c.set_defaults(func=run_compare)
 
-    p = fsub.add_parser("predict", help="calibrated emotion probabilities for face crops or photos")
-    p.add_argument("images", nargs="+", type=Path, help="48x48 face crops or ordinary photos (largest face is used)")
-    p.add_argument("--run", type=Path, required=True, help="face run directory (config.json + best.pt)")
+    p = fsub.add_parser("predict", help="calibrated emotion probabilities for face crops or photos (shipped model)",
+                        description="Face-appearance branch alone; 'fer predict' adds the landmarks and the fusion.")
+    p.add_argument("images", nargs="+", type=Path,
+                   help="48x48 face crops or ordinary photos (the most confident face is used)")
+    p.add_argument("--model", "--run", dest="model", metavar="NAME|RUN",
+                   help="published model name ('fer models list') or a face run directory (default: the shipped one)")
+    p.add_argument("--weights", type=Path, metavar="FILE",
+                   help="weights of a published model that does not ship (checked against the manifest's sha256)")
+    p.add_argument("--all-faces", action="store_true", help="every face in each photo, most confident first")
+    p.add_argument("--detector", default="hog", choices=("hog", "cnn"), help="face detector (see docs/faces.md)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run_predict)
 
 
-def resolve_config(args: argparse.Namespace) -> dict:
-    from fer_face.config import apply_overrides, load_recipe
-
-    cfg = load_recipe(args.recipe)
-    sets = list(getattr(args, "set", []))
-    for flag, key in (("epochs", "train.epochs"), ("batch_size", "train.batch_size"), ("lr", "train.lr"),
-                      ("seed", "train.seed"), ("input_size", "model.input_size")):
-        if getattr(args, flag, None) is not None:
-            sets.append(f"{key}={getattr(args, flag)}")
-    if getattr(args, "init_from", None):
-        init = Path(args.init_from)
-        sets.append(f"train.init_from={init / 'best.pt' if init.is_dir() else init}")
-    cfg = apply_overrides(cfg, sets)
-    if getattr(args, "backbone", None):
-        cfg["model"]["backbone"] = args.backbone
-    if getattr(args, "pretrained", None) is not None:
-        cfg["model"]["pretrained"] = True if args.pretrained == "true" else args.pretrained
-    return cfg
-
-
 def run_train(args: argparse.Namespace) -> int:
+    from fer_face.config import resolve_config
     from fer_face.train import train
 
+    recipe.check_flags(args, TRAIN_FLAG_RANGES)
     train(resolve_config(args), data=args.data, out=args.out, command=args.command_line, resume=args.resume,
           overwrite=args.overwrite, device=args.device, stop_after=args.stop_after, progress=not args.no_progress,
           strict_size=args.strict_size)
@@ -98,10 +94,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from fer_face.config import apply_overrides
     from fer_face.data import load_fer2013
     from fer_face.evaluate import evaluate_run, load_run_config
 
     saved = load_run_config(args.run)
+    apply_overrides(saved["config"], args.set)  # refuse bad values before the dataset loads
     ds = load_fer2013(args.data or saved["data"]["source"], strict_size=args.strict_size)
     evaluate_run(args.run, ds, command=args.command_line, device=args.device, eval_overrides=args.set)
     return 0

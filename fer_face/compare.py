@@ -16,7 +16,7 @@ from fer_face.models import get_backbone
 
 COLUMNS = ["backbone", "paper_train_acc", "paper_test_acc", "train_acc", "test_acc", "test_macro_f1", "test_nll",
            "test_ece", "test_ece_uncalibrated", "temperature", "epochs", "prior_epochs", "recipe", "dataset", "command",
-           "warm_start_command", "evaluate_command"]
+           "warm_start_command", "evaluate_command", "run"]
 
 
 def collect_row(backbone: str, run_dir: Path) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def to_markdown(rows: list[dict[str, Any]], split: str = "PrivateTest") -> str:
     lines.append("Accuracies in %. Our train accuracy is measured on clean (non-augmented) Training images with the "
                  "selected checkpoint. Commands:")
     for r in rows:
-        lines.append(f"- {r['backbone']}: `{r['command']}`")
+        lines.append(f"- {r['backbone']}" + (f" (`{r['run']}`)" if r.get("run") else "") + f": `{r['command']}`")
         if r.get("warm_start_command"):
             lines.append(f"  (warm restart of the run made by `{r['warm_start_command']}`)")
         if r.get("evaluate_command"):
@@ -86,22 +86,48 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def finished_runs(root: Path, backbone: str, recipe: str | None) -> list[Path]:
+    """Evaluated face runs under ``root`` (any folder name, any depth) trained with ``backbone`` and ``recipe``."""
+    found = []
+    for metrics_path in sorted(root.rglob("metrics.json")):
+        config_path = metrics_path.parent / "config.json"
+        if not config_path.is_file():
+            continue
+        cfg = json.loads(config_path.read_text()).get("config", {})
+        if cfg.get("model", {}).get("backbone") == backbone and (recipe is None or cfg.get("recipe") == recipe):
+            found.append(metrics_path.parent)
+    return found
+
+
+def chosen_run(runs: list[Path]) -> Path:
+    """Of several finished runs, the one with the best PublicTest (validation) accuracy; never PrivateTest."""
+    return max(runs, key=lambda r: json.loads((r / "metrics.json").read_text()).get("val_accuracy") or 0.0)
+
+
 def compare(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from fer_face.cli import resolve_config
+    """One row per backbone from the finished run with that backbone and ``--recipe`` anywhere under ``--runs``;
+    with ``--train-missing`` a backbone without one is trained into ``--runs/<backbone>``."""
+    from fer_face.config import resolve_config
     from fer_face.train import train
 
+    if args.train_missing:  # every missing run's config is checked before the first one trains
+        configs = {b: resolve_config(args, backbone=b) for b in args.backbones}
     rows = []
     for backbone in args.backbones:
         get_backbone(backbone)
-        run_dir = args.runs / backbone
-        if not (run_dir / "metrics.json").is_file():
-            if not args.train_missing:
-                raise UserError(f"{run_dir}: no finished run (metrics.json); train it or pass --train-missing")
-            args.backbone = backbone
+        runs = finished_runs(args.runs, backbone, args.recipe) if args.runs.is_dir() else []
+        if runs:
+            run_dir = chosen_run(runs)
+        elif not args.train_missing:
+            raise UserError(f"{args.runs}: no finished {backbone} run with recipe {args.recipe!r} (metrics.json); "
+                            "train it or pass --train-missing")
+        else:
+            run_dir = args.runs / backbone
             print(f"training {backbone} with recipe {args.recipe} -> {run_dir}", file=sys.stderr)
-            train(resolve_config(args), data=args.data, out=run_dir, command=args.command_line,
+            train(configs[backbone], data=args.data, out=run_dir, command=args.command_line,
                   resume=(run_dir / "last.pt").is_file(), strict_size=args.strict_size)
-        rows.append(collect_row(backbone, run_dir))
+        print(f"{backbone}: {run_dir}", file=sys.stderr)
+        rows.append({**collect_row(backbone, run_dir), "run": run_dir.as_posix()})
     out = args.out or args.runs
     atomic.write_text(out / "comparison.md", to_markdown(rows))
     atomic.write_text(out / "comparison.csv", to_csv(rows))

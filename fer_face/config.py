@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from fer_core import recipe
+from fer_core.errors import UserError
+from fer_core.recipe import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, PROBABILITY, Range
 
 RECIPE_DIR = Path(__file__).parent / "recipes"
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -25,6 +29,29 @@ CHOICES = {
     ("train", "optimizer"): ("adam", "adamw", "sgd"),
     ("train", "scheduler"): ("none", "onecycle", "cosine"),
     ("train", "amp"): ("auto", "on", "off"),
+    ("model", "stem_stride"): (1, 2),
+}
+RANGES = {
+    ("model", "input_size"): Range(32),  # the smallest every registered backbone takes (convnext_atto)
+    ("model", "head_hidden"): AT_LEAST_ONE,
+    ("model", "head_dropout"): FRACTION,
+    ("model", "drop_rate"): FRACTION,
+    ("model", "drop_path_rate"): FRACTION,
+    ("train", "epochs"): AT_LEAST_ONE,
+    ("train", "batch_size"): Range(2),  # batch norm needs two images a step; training never uses fewer
+    ("train", "lr"): NON_NEGATIVE,  # 0 keeps the weights where they start, e.g. to check a warm restart's parent
+    ("train", "weight_decay"): NON_NEGATIVE,
+    ("train", "warmup_epochs"): NON_NEGATIVE,
+    ("train", "label_smoothing"): FRACTION,
+    ("train", "grad_clip"): NON_NEGATIVE,  # 0: no clipping
+    ("train", "seed"): NON_NEGATIVE,
+    ("train", "ema_decay"): FRACTION,  # 0: no weight average
+    ("augment", "translate_px"): NON_NEGATIVE,
+    ("augment", "rotate_deg"): NON_NEGATIVE,
+    ("augment", "scale"): FRACTION,  # zoom drawn from 1 +- scale
+    ("augment", "erase_prob"): PROBABILITY,
+    ("eval", "tta_shift_px"): NON_NEGATIVE,
+    ("eval", "batch_size"): AT_LEAST_ONE,
 }
 
 
@@ -33,8 +60,36 @@ def list_recipes() -> list[str]:
 
 
 def load_recipe(name_or_path: str) -> dict[str, Any]:
-    return recipe.load_recipe_file(recipe.find_recipe(name_or_path, RECIPE_DIR), SCHEMA, CHOICES)
+    return recipe.load_recipe_file(recipe.find_recipe(name_or_path, RECIPE_DIR), SCHEMA, CHOICES, ranges=RANGES,
+                                   recipe_dir=RECIPE_DIR)
 
 
-def apply_overrides(cfg: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    return recipe.apply_overrides(cfg, overrides, SCHEMA, CHOICES)
+def apply_overrides(cfg: dict[str, Any], overrides: list[str], flags: Iterable[recipe.Override] = ()) -> dict[str, Any]:
+    """``cfg`` with the ``--set`` ``overrides``, then the fields set by command-line flags (``--epochs``), applied."""
+    return recipe.apply_overrides(cfg, [*recipe.set_overrides(overrides), *flags], SCHEMA, CHOICES, ranges=RANGES)
+
+
+# flags that set a recipe field: checked against that field's range (RANGES), errors name the flag
+FIELD_FLAGS = {"--epochs": "train.epochs", "--batch-size": "train.batch_size", "--lr": "train.lr",
+               "--seed": "train.seed", "--input-size": "model.input_size"}
+
+
+def resolve_config(args: argparse.Namespace, backbone: str | None = None) -> dict[str, Any]:
+    """The training config a ``fer face train``/``compare`` command line asks for: the recipe, then ``--set``
+    and the field flags, then the backbone (``backbone``, else ``--backbone``, else the recipe's)."""
+    cfg = load_recipe(args.recipe)
+    flags = recipe.flag_overrides(args, FIELD_FLAGS)
+    if getattr(args, "init_from", None):
+        init = Path(args.init_from)
+        flags.append(recipe.Override("train", "init_from", str(init / "best.pt" if init.is_dir() else init),
+                                     f"--init-from {args.init_from}"))
+    cfg = apply_overrides(cfg, getattr(args, "set", []), flags)
+    backbone = backbone or getattr(args, "backbone", None)
+    if backbone:
+        cfg["model"]["backbone"] = backbone
+    if not cfg["model"].get("backbone"):
+        raise UserError(f"recipe {args.recipe!r} names no backbone: pass --backbone (e.g. efficientnet_b0) "
+                        "or use a recipe that sets model.backbone")
+    if getattr(args, "pretrained", None) is not None:
+        cfg["model"]["pretrained"] = True if args.pretrained == "true" else args.pretrained
+    return cfg

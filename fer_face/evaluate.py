@@ -11,14 +11,15 @@ import torch
 
 from fer_core import atomic
 from fer_core.artifact import Predictions, artifact_path
+from fer_core.device import pick_device
 from fer_core.calibration import calibrated_probs, fit_temperature
 from fer_core.errors import UserError
 from fer_core.report import build_metrics
 from fer_core.run_dir import read_history, write_evaluation
-from fer_face.checkpoint import load_checkpoint
-from fer_face.distributed import pick_device
+from fer_core.checkpoint import load_checkpoint
 from fer_face.inference import predict_logits, tta_settings
 from fer_face.lineage import warm_start_command, warm_start_epochs
+from fer_face.models import model_from_config
 
 CAL_SPLIT, TEST_SPLIT = "PublicTest", "PrivateTest"
 
@@ -31,13 +32,11 @@ def load_run_config(run_dir: Path) -> dict[str, Any]:
 
 
 def load_run_model(run_dir: Path, device: torch.device, which: str = "best") -> tuple[torch.nn.Module, dict]:
-    from fer_face.train import build_model
-
     saved = load_run_config(run_dir)
     cfg = saved["config"]
     ckpt = load_checkpoint(run_dir / f"{which}.pt", backbone=cfg["model"]["backbone"], num_classes=saved["num_classes"])
     cfg = {**cfg, "model": {**cfg["model"], "pretrained": False}}  # weights come from the checkpoint
-    model = build_model(cfg, saved["num_classes"])
+    model = model_from_config(cfg["model"], saved["num_classes"])
     model.load_state_dict(ckpt["model"])
     model.to(device).eval()
     if cfg["train"].get("channels_last", True):

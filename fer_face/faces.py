@@ -1,33 +1,49 @@
-"""The project's one face detector (dlib's HOG frontal detector) and safe image loading.
+"""The project's face detection (dlib: HOG by default, CNN as an option) and safe image loading.
 
 Every part that starts from an ordinary photo uses this module: the face branch's ``predict``,
 the landmark branch and the dashboard. FER2013 images are already face crops and skip detection.
 
-    from fer_face.faces import load_image, to_gray, largest_face, crop_face
+    from fer_face.faces import load_image, to_gray, best_face, detect_faces, crop_face
     gray = to_gray(load_image("photo.jpg"))
-    box = largest_face(gray)                      # FaceBox(left, top, right, bottom) or None
-    face48 = crop_face(gray, box)                 # uint8 (48, 48)
+    face = best_face(gray)                        # Detection(box=FaceBox(...), score) or None
+    every = detect_faces(gray)                    # all faces, most confident first
+    face48 = crop_face(gray, face.box)            # uint8 (48, 48)
+
+Which face: the most confident detection, never the largest box (on scikit-image's astronaut photo the
+HOG detector also reports the mission patch on her suit, with a larger box and a score near 0).
+
+Which detector (bench/face_detectors.py, 100 640x480 composites with 172 FER2013 faces of 80-200 px, IoU >= 0.4;
+bench/results/face_detectors.md): ``hog`` (dlib's frontal HOG + SVM) recall 0.69, 0.04 false positives per image,
+36 CPU ms per image; ``cnn`` (dlib's MMOD CNN, weights from ``face-recognition-models``) recall 0.86, 0.06 false
+positives per image, about 3,000 CPU ms per image. A photo has a budget of <= 50 ms including detection on 2 cores,
+which only HOG meets, so ``hog`` is the default and ``cnn`` the opt-in (``detector="cnn"``) for offline use
+where recall matters more than time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from fer_core.errors import DataError
+from fer_core.errors import DataError, UserError
 
 # dlib's HOG detector finds faces from about 80x80 px up: small images are upscaled before detection
 # and huge ones downscaled (detection time grows with the pixel count), then boxes are mapped back.
+# Both detectors run on the same rescaled image, without dlib's own upsampling (which costs 4x the time).
 DETECT_MIN_SIDE = 192
 DETECT_MAX_SIDE = 1280
 
-_detector = None
-_detector_lock = threading.Lock()
+DETECTORS = ("hog", "cnn")
+DEFAULT_DETECTOR = "hog"
+
+_idle_detectors: dict[str, list[object]] = {name: [] for name in DETECTORS}
+_pool_lock = threading.Lock()
 
 
 class FaceBox(NamedTuple):
@@ -52,6 +68,13 @@ class FaceBox(NamedTuple):
     @property
     def area(self) -> int:
         return max(0, self.width) * max(0, self.height)
+
+
+class Detection(NamedTuple):
+    """One detected face: its box and the detector's confidence (higher is surer; the scale is the detector's)."""
+
+    box: FaceBox
+    score: float
 
 
 def load_image(path: str | Path) -> Image.Image:
@@ -103,18 +126,55 @@ def to_gray(image: Image.Image | np.ndarray) -> np.ndarray:
     return a
 
 
-def _get_detector():
-    global _detector
-    with _detector_lock:
-        if _detector is None:
-            import dlib
+def cnn_model_path() -> str:
+    import face_recognition_models
 
-            _detector = dlib.get_frontal_face_detector()
-        return _detector
+    return face_recognition_models.cnn_face_detector_model_location()
 
 
-def detect_faces(gray: np.ndarray) -> list[FaceBox]:
-    """All frontal faces in a uint8 grayscale image, largest first (empty list: none found)."""
+def _load_detector(name: str):
+    import dlib
+
+    if name == "hog":
+        return dlib.get_frontal_face_detector()
+    return dlib.cnn_face_detection_model_v1(cnn_model_path())
+
+
+@contextlib.contextmanager
+def _borrowed_detector(name: str) -> Iterator[object]:
+    """A detector instance for this caller alone, loaded on first need and reused afterwards.
+
+    dlib's detectors keep per-call state (object_detector's scanner, the CNN's layer outputs), so one instance
+    must not run in two threads at once; dlib releases the GIL while detecting, so concurrent callers each get
+    their own instance and run in parallel (the pool grows to the highest concurrency seen).
+    """
+    if name not in DETECTORS:
+        raise UserError(f"unknown face detector {name!r}; choose from {', '.join(DETECTORS)}")
+    with _pool_lock:
+        detector = _idle_detectors[name].pop() if _idle_detectors[name] else None
+    if detector is None:
+        detector = _load_detector(name)
+    try:
+        yield detector
+    finally:
+        with _pool_lock:
+            _idle_detectors[name].append(detector)
+
+
+def _run(name: str, image: np.ndarray) -> list[tuple[object, float]]:
+    """(dlib rectangle, score) for every face dlib's ``name`` detector finds in ``image``, at its own threshold."""
+    with _borrowed_detector(name) as detector:
+        if name == "hog":
+            rects, scores, _ = detector.run(image, 0, 0.0)
+            return list(zip(rects, scores))
+        return [(d.rect, d.confidence) for d in detector(image, 0)]
+
+
+def detect_faces(gray: np.ndarray, detector: str = DEFAULT_DETECTOR) -> list[Detection]:
+    """Every frontal face in a grayscale image with its detector score, most confident first (empty: none).
+
+    Scores are the detector's own: comparable between faces found by one detector, not across detectors.
+    """
     gray = to_gray(gray)
     h, w = gray.shape
     scale = 1.0
@@ -126,19 +186,29 @@ def detect_faces(gray: np.ndarray) -> list[FaceBox]:
     if scale != 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         work = np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BILINEAR))
-    rects = _get_detector()(np.ascontiguousarray(work), 0)
-    boxes = [
-        FaceBox(int(round(r.left() / scale)), int(round(r.top() / scale)),
-                int(round((r.right() + 1) / scale)), int(round((r.bottom() + 1) / scale)))
-        for r in rects
+    found = [
+        Detection(FaceBox(int(round(r.left() / scale)), int(round(r.top() / scale)),
+                          int(round((r.right() + 1) / scale)), int(round((r.bottom() + 1) / scale))), float(score))
+        for r, score in _run(detector, np.ascontiguousarray(work))
     ]
-    return sorted(boxes, key=lambda b: b.area, reverse=True)
+    return sorted(found, key=lambda d: d.score, reverse=True)
 
 
-def largest_face(gray: np.ndarray) -> FaceBox | None:
-    """The largest detected face, or None when the detector finds none."""
-    faces = detect_faces(gray)
+def best_face(gray: np.ndarray, detector: str = DEFAULT_DETECTOR) -> Detection | None:
+    """The most confident face, or None when the detector finds none."""
+    faces = detect_faces(gray, detector)
     return faces[0] if faces else None
+
+
+def crop_window(box: FaceBox | tuple[int, int, int, int], margin: float = 0.2) -> tuple[int, int, int]:
+    """(left, top, side) of the square ``crop_face`` cuts around ``box``: a point p of a crop of ``size`` px
+    lies at ``(left, top) + p * side / size`` in the image."""
+    left, top, right, bottom = (float(v) for v in box)
+    if not (right > left and bottom > top):
+        raise ValueError(f"empty face box {tuple(box)}")
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    half = max(right - left, bottom - top) * (1 + 2 * margin) / 2
+    return int(np.floor(cx - half)), int(np.floor(cy - half)), max(1, int(np.ceil(2 * half)))
 
 
 def crop_face(image: Image.Image | np.ndarray, box: FaceBox | tuple[int, int, int, int], margin: float = 0.2,
@@ -148,13 +218,7 @@ def crop_face(image: Image.Image | np.ndarray, box: FaceBox | tuple[int, int, in
     Parts of the enlarged square outside the image are filled by repeating the border pixels.
     """
     gray = to_gray(image)
-    left, top, right, bottom = (float(v) for v in box)
-    if not (right > left and bottom > top):
-        raise ValueError(f"empty face box {tuple(box)}")
-    cx, cy = (left + right) / 2, (top + bottom) / 2
-    half = max(right - left, bottom - top) * (1 + 2 * margin) / 2
-    x0, y0 = int(np.floor(cx - half)), int(np.floor(cy - half))
-    side = max(1, int(np.ceil(2 * half)))
+    x0, y0, side = crop_window(box, margin)
     h, w = gray.shape
     rows = np.clip(np.arange(y0, y0 + side), 0, h - 1)
     cols = np.clip(np.arange(x0, x0 + side), 0, w - 1)

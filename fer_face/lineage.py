@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fer_face.checkpoint import load_checkpoint
+from fer_core.checkpoint import load_checkpoint
 
 
 def warm_start_epochs(train_cfg: dict) -> int | None:

@@ -1,93 +1,187 @@
-"""``fer face predict``: calibrated emotion probabilities for face crops and ordinary photos."""
+"""Face-appearance models ready to use: ``load_model`` / ``list_models`` and ``FaceModel.predict``.
+
+    from fer_face import load_model, list_models
+    list_models()                          # published face models, e.g. ['vgg48_slim']
+    model = load_model()                   # the shipped default, offline, calibrated
+    result = model.predict("photo.jpg")    # FacePrediction(label, probs, box, score)
+    everyone = model.predict("group.jpg", all_faces=True)
+    mine = load_model("runs/my_run")       # a run directory you trained works the same way
+
+The same object serves ``fer face predict``, ``fer predict`` and the dashboard.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
+from fer_core import artifact, zoo
 from fer_core.calibration import calibrated_probs
+from fer_core.device import pick_device
 from fer_core.errors import DataError, UserError
+from fer_core.checkpoint import load_checkpoint
 from fer_face.data.dataset import IMAGE_SIZE
-from fer_face.faces import crop_face, largest_face, load_image, to_gray
+from fer_face.faces import DEFAULT_DETECTOR, Detection, crop_face, detect_faces, load_image, to_gray
+from fer_face.inference import fastest_for_cpu, predict_logits, tta_settings
+from fer_face.models import model_from_config
 
+BRANCH = "face"
 CROP_MAX_SIDE = 64  # images this small are taken as face crops already (FER2013 style), no detection
 
 
-class FacePredictor:
-    """A trained face run (``config.json`` + ``best.pt`` + ``metrics.json``) ready for single images."""
+@dataclass
+class FacePrediction:
+    """One face: calibrated probabilities over ``label_space``, its box and detector score (None for a crop)."""
 
-    def __init__(self, run_dir: str | Path, device: str = "auto"):
-        from fer_face.distributed import pick_device
-        from fer_face.evaluate import load_run_model
-        from fer_face.inference import tta_settings
+    label: str
+    probs: dict[str, float]
+    box: tuple[int, int, int, int] | None
+    score: float | None
+    crop: np.ndarray = field(repr=False)  # the (48, 48) uint8 face the network saw
 
-        self.run_dir = Path(run_dir)
-        metrics_path = self.run_dir / "metrics.json"
+    @property
+    def confidence(self) -> float:
+        return self.probs[self.label]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "confidence": round(self.confidence, 6), "box": self.box,
+                "detector_score": None if self.score is None else round(self.score, 4),
+                "probs": {k: round(v, 6) for k, v in self.probs.items()}}
+
+
+def face_crops(image: Image.Image | np.ndarray, *, all_faces: bool = False, detector: str = DEFAULT_DETECTOR
+               ) -> list[tuple[np.ndarray, Detection | None]]:
+    """The (48, 48) face crops of an image, most confident face first, each with its detection.
+
+    An image of at most CROP_MAX_SIDE px is a face crop already (FER2013 style) and is used whole.
+    Without ``all_faces`` only the most confident face is returned. No face: an empty list.
+    """
+    gray = to_gray(image)
+    if max(gray.shape) <= CROP_MAX_SIDE:
+        crop = np.asarray(Image.fromarray(gray).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR))
+        return [(crop, None)]
+    found = detect_faces(gray, detector)
+    if not all_faces:
+        found = found[:1]
+    return [(crop_face(gray, d.box, size=IMAGE_SIZE), d) for d in found]
+
+
+class FaceModel:
+    """A calibrated face-appearance network: a published model or a run directory."""
+
+    def __init__(self, network: torch.nn.Module, *, name: str, label_space: tuple[str, ...], temperature: float,
+                 views: dict[str, Any], fingerprint: str, source: str, device: torch.device):
+        self.network = fastest_for_cpu(network) if device.type == "cpu" else network
+        self.name, self.label_space, self.temperature = name, tuple(label_space), float(temperature)
+        self.views, self.fingerprint, self.source, self.device = views, fingerprint, source, device
+        self.branch = f"{BRANCH}/{name}"
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, device: str = "auto") -> "FaceModel":
+        run_dir = Path(run_dir)
+        config_path, metrics_path = run_dir / "config.json", run_dir / "metrics.json"
+        if not config_path.is_file():
+            raise UserError(f"{run_dir}: not a face run directory (no config.json) and not a published model name")
         if not metrics_path.is_file():
-            raise UserError(f"{self.run_dir}: no metrics.json; train or evaluate the run before predicting")
-        metrics = json.loads(metrics_path.read_text())
-        self.temperature = float(metrics["temperature"])
-        self.label_space = tuple(metrics["label_space"])
-        self.device = pick_device(device)
-        self.model, saved = load_run_model(self.run_dir, self.device)
-        if self.device.type == "cpu":
-            from fer_face.inference import fastest_for_cpu
+            raise UserError(f"{run_dir}: no metrics.json; train or evaluate the run before predicting")
+        saved, metrics = json.loads(config_path.read_text()), json.loads(metrics_path.read_text())
+        cfg = saved["config"]
+        ckpt = load_checkpoint(run_dir / "best.pt", backbone=cfg["model"]["backbone"], num_classes=saved["num_classes"])
+        dev = pick_device(device)
+        network = model_from_config({**cfg["model"], "pretrained": False}, saved["num_classes"])
+        network.load_state_dict(ckpt["model"])
+        return cls(network.to(dev).eval(), name=cfg["model"]["backbone"], label_space=tuple(metrics["label_space"]),
+                   temperature=metrics["temperature"], views=tta_settings(cfg["eval"]),
+                   fingerprint=artifact.load_run(run_dir, metrics["calibration_split"]).fingerprint(),
+                   source=str(run_dir), device=dev)
 
-            self.model = fastest_for_cpu(self.model)
-        self.views = tta_settings(saved["config"]["eval"])
-        self.branch = metrics.get("branch", "face")
-
-    def face_crop(self, image: Image.Image | np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
-        gray = to_gray(image)
-        h, w = gray.shape
-        if max(h, w) <= CROP_MAX_SIDE:
-            crop = np.asarray(Image.fromarray(gray).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR))
-            return crop, None
-        box = largest_face(gray)
-        if box is None:
-            raise DataError("no face found in the image; use a frontal face photo or a 48x48 face crop")
-        return crop_face(gray, box, size=IMAGE_SIZE), tuple(box)
+    @classmethod
+    def from_zoo(cls, entry: zoo.ZooModel, weights: str | Path | None = None, device: str = "auto",
+                 manifest: zoo.Manifest | None = None) -> "FaceModel":
+        manifest = manifest or zoo.load_manifest()
+        path = zoo.model_file(manifest, entry, weights)
+        dev = pick_device(device)
+        network = model_from_config({**entry.config["model"], "pretrained": False}, len(entry.label_space))
+        network.load_state_dict(zoo.read_tensors(path))
+        return cls(network.to(dev).eval(), name=entry.name, label_space=entry.label_space,
+                   temperature=entry.temperature, views=tta_settings(entry.config["eval"]),
+                   fingerprint=entry.fingerprint, source=str(path), device=dev)
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
-        from fer_face.inference import predict_logits
-
-        logits = predict_logits(self.model, crops, device=self.device, **self.views)
+        """Calibrated probabilities (N, C) for (N, 48, 48) uint8 face crops."""
+        logits = predict_logits(self.network, np.asarray(crops, np.uint8), device=self.device, **self.views)
         return calibrated_probs(logits, self.temperature)
 
-    def predict_image(self, image: Image.Image | np.ndarray) -> dict[str, Any]:
-        crop, box = self.face_crop(image)
-        probs = self.predict_crops(crop[None])[0]
-        return {"probs": probs, "label_space": self.label_space, "label": self.label_space[int(probs.argmax())],
-                "box": box, "crop": crop}
+    def predict(self, image: str | Path | Image.Image | np.ndarray, *, all_faces: bool = False,
+                detector: str = DEFAULT_DETECTOR) -> FacePrediction | list[FacePrediction] | None:
+        """The most confident face's prediction (None: no face found); with ``all_faces`` a list of every face."""
+        if isinstance(image, (str, Path)):
+            image = load_image(image)
+        faces = face_crops(image, all_faces=all_faces, detector=detector)
+        results = []
+        if faces:
+            probs = self.predict_crops(np.stack([c for c, _ in faces]))
+            for (crop, det), p in zip(faces, probs):
+                results.append(FacePrediction(
+                    label=self.label_space[int(p.argmax())], probs=dict(zip(self.label_space, map(float, p))),
+                    box=None if det is None else tuple(det.box), score=None if det is None else det.score, crop=crop))
+        return results if all_faces else (results[0] if results else None)
+
+
+def list_models() -> list[str]:
+    """Published face models (``load_model(name)``); a model marked not shipped needs ``weights=``."""
+    return zoo.load_manifest().names(BRANCH)
+
+
+def load_model(name_or_run: str | Path | None = None, *, weights: str | Path | None = None,
+               device: str = "auto") -> FaceModel:
+    """A published face model by name (default: the shipped default), or a run directory you trained."""
+    manifest = zoo.load_manifest()
+    entry = manifest.named(BRANCH, name_or_run)
+    if entry is not None:
+        return FaceModel.from_zoo(entry, weights, device, manifest)
+    if weights is not None:
+        raise UserError(f"--weights goes with a published model name ({', '.join(list_models())}), not a run directory")
+    return FaceModel.from_run(name_or_run, device)
 
 
 def predict_cli(args: argparse.Namespace) -> int:
-    predictor = FacePredictor(args.run, device=args.device)
-    results, failed = [], 0
+    model = load_model(args.model, weights=args.weights, device=args.device)
+    rows, failed = [], 0
     for path in args.images:
         try:
-            r = predictor.predict_image(load_image(path))
+            found = model.predict(path, all_faces=True, detector=args.detector)
         except DataError as e:
             msg = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
             print(f"error: {msg}", file=sys.stderr)
-            results.append({"file": str(path), "error": msg})
+            rows.append({"file": str(path), "error": msg})
             failed += 1
             continue
-        results.append({"file": str(path), "label": r["label"], "box": r["box"],
-                        "probs": {c: round(float(p), 6) for c, p in zip(r["label_space"], r["probs"])}})
+        if not found:
+            print(f"warning: {path}: no face found; use a frontal face photo or a 48x48 face crop", file=sys.stderr)
+            rows.append({"file": str(path), "error": "no face found"})
+            continue
+        for i, face in enumerate(found if args.all_faces else found[:1]):
+            rows.append({"file": str(path), "face": i, **face.as_dict()})
     if args.json:
-        print(json.dumps({"branch": predictor.branch, "temperature": predictor.temperature, "results": results}, indent=2))
+        print(json.dumps({"model": model.name, "source": model.source, "temperature": model.temperature,
+                          "results": rows}, indent=2))
     else:
-        names = predictor.label_space
-        print(f"{'file':<32}{'label':>10}" + "".join(f"{n[:8]:>9}" for n in names))
-        for r in results:
+        names = model.label_space
+        print(f"{'file':<28}{'face':>5}{'box':>22}{'score':>7}{'label':>10}" + "".join(f"{n[:8]:>9}" for n in names))
+        for r in rows:
             if "error" in r:
                 continue
-            print(f"{Path(r['file']).name[:31]:<32}{r['label']:>10}" + "".join(f"{r['probs'][n]:>9.3f}" for n in names))
+            box = "crop" if r["box"] is None else ",".join(map(str, r["box"]))
+            score = "" if r["detector_score"] is None else f"{r['detector_score']:.2f}"
+            print(f"{Path(r['file']).name[:27]:<28}{r['face']:>5}{box:>22}{score:>7}{r['label']:>10}"
+                  + "".join(f"{r['probs'][n]:>9.3f}" for n in names))
     return 2 if failed else 0

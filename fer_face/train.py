@@ -25,29 +25,14 @@ from fer_core.errors import UserError
 from fer_core.optim import build_optimizer, build_scheduler
 from fer_core.run_dir import config_differences, refuse_changed_config, remove_run_files, saved_config_to_resume
 from fer_face.augment import augment, to_float
-from fer_face.checkpoint import load_checkpoint
-from fer_face.distributed import DistContext, all_reduce_sum, barrier, init_distributed, pick_device, shutdown
+from fer_core.checkpoint import load_checkpoint
+from fer_core.device import pick_device
+from fer_face.distributed import DistContext, all_reduce_sum, barrier, init_distributed, shutdown
 from fer_face.inference import predict_logits, tta_settings
 from fer_face.lineage import epochs_behind
-from fer_face.models import create_model, get_backbone
+from fer_face.models import get_backbone, model_from_config
 
 LOG_EVERY = 10  # steps between host syncs (progress bar, NaN check)
-
-
-def build_model(cfg: dict[str, Any], num_classes: int) -> torch.nn.Module:
-    m = cfg["model"]
-    return create_model(
-        m["backbone"], num_classes, pretrained=m.get("pretrained", False), input_size=m["input_size"],
-        stem_stride=m["stem_stride"], head_hidden=m["head_hidden"], head_activation=m["head_activation"],
-        head_dropout=m["head_dropout"], drop_rate=m.get("drop_rate", 0.0), drop_path_rate=m.get("drop_path_rate", 0.0),
-    )
-
-
-def ema_decay(t_cfg: dict[str, Any]) -> float:
-    decay = float(t_cfg.get("ema_decay", 0.0))
-    if not 0 <= decay < 1:
-        raise UserError(f"train.ema_decay={decay}: must be in [0, 1), e.g. 0.999, or 0 to train without a weight average")
-    return decay
 
 
 def build_ema(model: torch.nn.Module, t_cfg: dict[str, Any], ckpt: dict | None):
@@ -57,7 +42,7 @@ def build_ema(model: torch.nn.Module, t_cfg: dict[str, Any], ckpt: dict | None):
     from ``last.pt`` on ``--resume``. Build it before the DDP wrap: every rank sees the same all-reduced
     gradients, so every rank's average is identical and only rank 0 writes it.
     """
-    decay = ema_decay(t_cfg)
+    decay = t_cfg.get("ema_decay", 0.0)
     if decay == 0:
         return None
     from timm.utils import ModelEmaV3
@@ -97,7 +82,6 @@ def train(cfg: dict[str, Any], *, data: str | None, out: str | Path, command: st
 
     out = Path(out)
     get_backbone(cfg["model"]["backbone"])  # unknown backbone -> clear error before any work
-    ema_decay(cfg["train"])
     dev = pick_device(device)
     ctx = init_distributed(dev)
     if dev.type == "cuda":
@@ -125,7 +109,7 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
         x_tr, y_tr = x_tr.pin_memory().to(dev, non_blocking=True), y_tr.pin_memory().to(dev, non_blocking=True)
 
     torch.manual_seed(t_cfg["seed"])
-    model = build_model(cfg, num_classes).to(dev)
+    model = model_from_config(cfg["model"], num_classes).to(dev)
     prior_epochs = int(ckpt["meta"].get("prior_epochs", 0)) if ckpt is not None else 0
     if ckpt is None and t_cfg.get("init_from"):
         # warm restart: weights only; optimizer, schedule and epoch count start afresh

@@ -7,13 +7,17 @@ on the calibration split with ``fer_core.calibration``, and every number the das
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fer_core import atomic
+from fer_core import atomic, zoo
 from fer_core.artifact import Predictions, artifact_path
 from fer_core.calibration import calibrated_probs, fit_temperature
 from fer_core.labels import FER7
@@ -103,6 +107,38 @@ def write_ensemble(run_dir: Path, branch_dirs: dict[str, Path]) -> dict[str, Any
                progress=False, quiet=True)
     run_conformal(run_dir, coverage=0.9, method="lac", command="fer ensemble conformal (fixture)", quiet=True)
     return m
+
+
+def write_fusion(run_dir: Path, branch_dirs: list[Path], fingerprints: dict[str, str]) -> Path:
+    """A log-pool fusion of ``branch_dirs`` (real ``fer ensemble fuse``) whose members then claim the identities
+    ``fingerprints`` (member name -> fingerprint): how a fusion fit on other runs is made to stand for them."""
+    from ensemble.fuse import FuseOptions, run_fuse
+
+    run_fuse(branch_dirs, method="logpool", out=run_dir, options=FuseOptions(), command="fer ensemble fuse (fixture)",
+             quiet=True)
+    path = run_dir / "fusion.json"
+    fusion = json.loads(path.read_text())
+    for member in fusion["branches"]:
+        member["fingerprint"] = fingerprints[member["name"]]
+    atomic.write_json(path, fusion)
+    return run_dir
+
+
+def zoo_with_a_face_model(work: Path) -> Path:
+    """The package's model zoo when it publishes a default face model; else a copy of it in ``work`` with a tiny
+    face model added (one epoch on generated faces, published with ``fer models add``)."""
+    shipped = zoo.load_manifest(zoo.SHIPPED_DIR)
+    if any(m.branch == "face" and m.default for m in shipped.models):
+        return zoo.SHIPPED_DIR
+    zoo_dir, run = work / "zoo", work / "tiny-face"
+    shutil.copytree(zoo.SHIPPED_DIR, zoo_dir)
+    for args in (["face", "train", "--backbone", "mobilenetv2_100", "--data", "synthetic", "--epochs", "1",
+                  "--input-size", "48", "--set", "model.head_hidden=64", "--set", "train.batch_size=64",
+                  "--out", str(run), "--no-progress"],
+                 ["models", "add", str(run), "--name", "tiny", "--default", "--zoo", str(zoo_dir)]):
+        done = subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    return zoo_dir
 
 
 def write_cv(cv_dir: Path, folds: int = 2) -> dict[str, dict[str, Any]]:

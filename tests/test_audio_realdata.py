@@ -64,7 +64,7 @@ def test_predictor_reproduces_the_reference_artifact(ravdess_zip, tmp_path):
             p = tmp_path / Path(names[sid]).name
             p.write_bytes(zf.read(names[sid]))
             paths.append(p)
-    rows = AudioPredictor(REFERENCE).predict_files(paths)
+    rows = AudioPredictor.from_run(REFERENCE).predict_files(paths)
     for sid, row in zip(ids, rows):
         k = int(np.flatnonzero(test.ids == sid)[0])
         np.testing.assert_allclose(row["probs"], test.probs[k], atol=2e-3)

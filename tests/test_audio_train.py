@@ -96,7 +96,7 @@ def test_predictor_scores_files_at_any_rate_and_marks_bad_ones(tiny_run, tmp_pat
     sf.write(good, np.stack([x, x], 1), 44100)
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(16000, np.float32), 16000)
-    pred = AudioPredictor(tiny_run)
+    pred = AudioPredictor.from_run(tiny_run)
     r = pred.predict_file(good)
     assert r["present"] and len(r["probs"]) == 8 and abs(sum(r["probs"]) - 1) < 1e-6
     assert r["label_space"][int(np.argmax(r["probs"]))] == r["label"] and abs(sum(r["probs_fer7"]) - 1) < 1e-6

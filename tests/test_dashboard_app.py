@@ -6,7 +6,6 @@ import io
 import re
 import shutil
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from PIL import Image
 
 from fer_core.labels import FER7
 from fer_face.models import get_backbone
-from tests.dashboard_fixtures import RAVDESS8, shared_results
+from tests.dashboard_fixtures import shared_results, write_fusion, zoo_with_a_face_model
 
 streamlit_testing = pytest.importorskip("streamlit.testing.v1")
 AppTest = streamlit_testing.AppTest
@@ -179,94 +178,128 @@ def test_ensemble_page_shows_weights_ablation_and_conformal(results_tree):
     assert at.metric[0].value == f"{expected['fer2013/ensemble']['accuracy']:.2%}"
 
 
+@pytest.fixture(scope="module")
+def zoo_dir(tmp_path_factory):
+    # trains a tiny face model when none is published: a minute, or several on busy cores (hence the timeouts)
+    return zoo_with_a_face_model(tmp_path_factory.mktemp("zoo"))
+
+
+@pytest.fixture
+def published(zoo_dir, monkeypatch):
+    """The published models the page loads (the package's zoo, or a copy with a tiny face model added), with the
+    default fusion when it was fit on them, as the page applies it."""
+    monkeypatch.setenv("FER_ZOO_DIR", str(zoo_dir))
+    from ensemble.photo import PhotoPredictor
+
+    return PhotoPredictor.load()
+
+
+def astronaut() -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(data.astronaut())
+
+
+def face_box(at) -> tuple[int, int, int, int]:
+    found = [re.search(r"Face box x (\d+)-(\d+), y (\d+)-(\d+) px", c.value) for c in at.caption]
+    left, right, top, bottom = next(map(int, m.groups()) for m in found if m)
+    return left, top, right, bottom
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_try_it_shows_the_sample_photo_through_the_published_models(results_tree, published):
+    root, _ = results_tree
+    at = open_app(root, "views/try_it.py")
+    left, top, right, bottom = face_box(at)
+    assert 150 <= (left + right) / 2 <= 260 and 60 <= (top + bottom) / 2 <= 180  # her face, not the mission patch
+    expected = published.predict(astronaut())[0]
+    table = at.dataframe[0].value
+    rows = {branch: probs for branch, probs in expected.branches.items() if probs is not None}
+    rows.update({"fused": expected.fused} if expected.fused is not None else {})
+    assert list(table.index) == list(rows)
+    for row, probs in rows.items():
+        assert dict(table.loc[row]) == pytest.approx(probs, abs=1e-5)
+    assert at.markdown[0].value.startswith(f"### {expected.label} ")
+    assert any("detector score" in c.value for c in at.caption)
+    # the fixture runs have no weights: only the published models are offered, nothing fails to load
+    for key in ("tryit_face_model", "tryit_landmark_model", "tryit_speech_model"):
+        assert not [o for o in at.selectbox(key=key).options if o.startswith("run ")]
+    assert not any("could not load" in e.value for e in [*at.info, *at.error, *at.warning])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_try_it_applies_a_fusion_only_to_the_exact_runs_it_was_fit_on(results_tree, published, tmp_path):
+    src, _ = results_tree
+    root = tmp_path / "results"
+    shutil.copytree(src, root)
+    members = [root / "fer2013/mobilenetv2_100", root / "fer2013/landmarks"]
+    loaded = published.fingerprints()
+    face_fp, landmarks_fp = loaded[published.face.branch], loaded[published.landmarks.branch]
+    from fer_core.artifact import load_run
+
+    other_run = load_run(root / "fer2013/landmarks", "PublicTest").fingerprint()  # another landmark run
+    same = write_fusion(root / "fusions/same", members, {"face/mobilenetv2_100": face_fp, "landmarks": landmarks_fp})
+    write_fusion(root / "fusions/other", members, {"face/mobilenetv2_100": face_fp, "landmarks": other_run})
+    at = open_app(root, "views/try_it.py")
+    fusion = at.selectbox(key="tryit_fusion")
+    assert f"run {same}" in fusion.options and not [o for o in fusion.options if "fusions/other" in o]
+    assert any("Not offered" in c.value and "fusions/other" in c.value for c in at.caption)
+    fusion.set_value(str(same)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    from ensemble.fusion import FittedFusion
+
+    fused = FittedFusion.load(same).fuse({"face/mobilenetv2_100": table.loc[[published.face.branch]].to_numpy(),
+                                          "landmarks": table.loc[[published.landmarks.branch]].to_numpy()})[0]
+    assert table.loc["fused"].to_numpy() == pytest.approx(fused, abs=1e-5)
+    assert any(c.value == f"fused by run {same}" for c in at.caption)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_try_it_scores_a_speech_clip_with_the_published_model(results_tree, published, tmp_path):
+    import soundfile
+
+    from fer_audio.predict import load_model
+
+    t = np.arange(16000) / 16000
+    clip = tmp_path / "hello.wav"
+    soundfile.write(clip, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    at = open_app(results_tree[0], "views/try_it.py")
+    at.file_uploader(key="tryit_clip").set_value(("hello.wav", clip.read_bytes(), "audio/wav")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    speech = load_model()
+    table = at.dataframe[-1].value
+    assert list(table.index) == [speech.branch] and list(table.columns) == list(speech.label_space)
+    assert table.iloc[0].to_numpy() == pytest.approx(speech.predict_file(clip)["probs"], abs=1e-5)
+
+
 def _png_bytes(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()
 
 
-def test_try_it_without_checkpoints_explains_what_to_run(results_tree):
-    root, _ = results_tree
-    at = open_app(root, "views/try_it.py")
-    assert any("Choose a face image" in i.value for i in at.info)
-    at.radio(key="tryit_source").set_value("Generated example face").run()
-    assert not at.exception
-    assert any("No face model checkpoint" in i.value and "fer face train" in i.value for i in at.info)
-    at.radio(key="tryit_source").set_value("Upload a photo").run()
-    at.file_uploader(key="tryit_image").set_value(("x.png", b"this is not a png", "image/png")).run()
-    assert not at.exception and any("Image refused" in e.value for e in at.error)
-
-
-class FakePredictor:
-    """Stands in for the trained models (no checkpoints in fixtures): fixed, run-specific probabilities."""
-
-    def __init__(self, kind: str, run_dir: str):
-        self.kind = kind
-        rng = np.random.default_rng(zlib.crc32(f"{kind}{run_dir}".encode()))
-        self.probs = rng.dirichlet(np.ones(len(RAVDESS8 if kind == "audio" else FER7)))
-        self.calls = []
-
-    def predict_image(self, image):
-        self.calls.append(image.size)
-        out = {"probs": self.probs, "label_space": FER7, "box": (0, 0, image.width, image.height),
-               "crop": np.zeros((48, 48), np.uint8)}
-        if self.kind == "landmarks":
-            out["points"] = np.column_stack([np.linspace(5, 40, 68), np.linspace(8, 42, 68)])
-            out["present"] = True
-        return out
-
-    def predict_file(self, path):
-        assert Path(path).is_file()
-        return {"probs": self.probs, "label_space": RAVDESS8, "present": True}
-
-
-def test_try_it_runs_every_branch_and_the_real_fusion(results_tree, tmp_path, monkeypatch):
+def test_try_it_without_published_models_says_how_to_get_them(results_tree, tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_ZOO_DIR", str(tmp_path / "empty-zoo"))
     src, _ = results_tree
     root = tmp_path / "results"
     shutil.copytree(src, root)
-    for rid in ("fer2013/mobilenetv2_100", "fer2013/efficientnet_b0"):
-        (root / rid / "best.pt").write_bytes(b"")  # the fake predictor never reads it
-    from dashboard import live
-
-    predictors: dict[tuple[str, str], FakePredictor] = {}
-
-    def fake(kind, run_dir, stamp):
-        return predictors.setdefault((kind, run_dir), FakePredictor(kind, run_dir))
-
-    monkeypatch.setattr(live, "_predictor", fake)
+    (root / "fer2013/efficientnet_b0/best.pt").write_bytes(b"")  # weights on disk: offered, not loaded by default
     at = open_app(root, "views/try_it.py")
+    infos = [i.value for i in at.info]
+    assert any(i.startswith("No face model is published") and "fer models add" in i for i in infos)
+    assert any(i.startswith("No speech model is published") for i in infos)
+    assert at.selectbox(key="tryit_face_model").options == [f"run {root / 'fer2013/efficientnet_b0'}"]
+    assert at.selectbox(key="tryit_face_model").value is None
     at.radio(key="tryit_source").set_value("Upload a photo").run()
+    at.file_uploader(key="tryit_image").set_value(("x.png", b"this is not a png", "image/png")).run()
+    assert not at.exception and any("Image refused" in e.value for e in at.error)
     photo = Image.fromarray((np.random.default_rng(0).random((120, 90, 3)) * 255).astype(np.uint8))
     at.file_uploader(key="tryit_image").set_value(("me.png", _png_bytes(photo), "image/png")).run()
-    assert not at.exception, [e.value for e in at.exception]
-    summary = at.dataframe[0].value
-    face = {rid: predictors[("face", str(root / rid))].probs for rid in ("fer2013/mobilenetv2_100",
-                                                                          "fer2013/efficientnet_b0")}
-    landmarks = predictors[("landmarks", str(root / "fer2013/landmarks"))].probs
-    for rid, p in face.items():
-        assert summary.loc[rid, "prediction"] == FER7[int(np.argmax(p))]
-        assert summary.loc[rid, "confidence"] == pytest.approx(p.max())
-    from ensemble.fusion import FittedFusion
-
-    fused = FittedFusion.load(root / "fer2013/ensemble").fuse({
-        "face/mobilenetv2_100": face["fer2013/mobilenetv2_100"][None], "face/efficientnet_b0":
-            face["fer2013/efficientnet_b0"][None], "landmarks": landmarks[None]})[0]
-    row = summary.loc["fusion: fer2013/ensemble"]
-    assert row["prediction"] == FER7[int(np.argmax(fused))] and row["confidence"] == pytest.approx(fused.max())
-    assert "from 3 of 3 branches" in row["note"]
-    assert predictors[("face", str(root / "fer2013/mobilenetv2_100"))].calls == [(90, 120)]
-
-    # a speech clip goes through the audio branch, in its own label space
-    import soundfile
-
-    buf = io.BytesIO()
-    soundfile.write(buf, np.zeros(8000, np.float32), 8000, format="WAV")
-    at.file_uploader(key="tryit_clip").set_value(("hello.wav", buf.getvalue(), "audio/wav")).run()
-    assert not at.exception
-    summary = at.dataframe[0].value
-    audio = predictors[("audio", str(root / "ravdess/audio"))].probs
-    assert summary.loc["ravdess/audio", "prediction"] == RAVDESS8[int(np.argmax(audio))]
-    assert len(at.get("vega_lite_chart")) == 2  # FER7 chart + RAVDESS chart
+    assert not at.exception and any(i.startswith("No face model is published") for i in (i.value for i in at.info))
 
 
 def test_overview_renders_fast_on_the_committed_results(results_tree):

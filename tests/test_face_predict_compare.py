@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from fer_face.data.synthetic import _face
-from fer_face.faces import largest_face
+from fer_face.faces import best_face
 
 
 def fer(*args):
@@ -31,7 +31,7 @@ def photo_with_drawn_face(path, seed=0):
     rng = np.random.default_rng(seed)
     canvas = np.full((320, 320), 90, np.uint8)
     canvas[80:240, 80:240] = np.asarray(Image.fromarray(_face(rng, 3)).resize((160, 160), Image.Resampling.BICUBIC))
-    assert largest_face(canvas) is not None
+    assert best_face(canvas) is not None
     Image.fromarray(canvas).convert("RGB").save(path)
     return path
 
@@ -40,7 +40,7 @@ def test_predict_crop_photo_and_bad_files(runs_root, tmp_path):
     crop = tmp_path / "crop.png"
     Image.fromarray(_face(np.random.default_rng(1), 5)).save(crop)
     photo = photo_with_drawn_face(tmp_path / "photo.jpg")
-    r = fer("face", "predict", "--run", str(runs_root / "mobilenetv2_100"), "--json", str(crop), str(photo))
+    r = fer("face", "predict", "--model", str(runs_root / "mobilenetv2_100"), "--json", str(crop), str(photo))
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert len(out["results"]) == 2
@@ -53,7 +53,7 @@ def test_predict_crop_photo_and_bad_files(runs_root, tmp_path):
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
     blank = tmp_path / "blank.png"
     Image.fromarray(np.full((300, 400), 128, np.uint8)).save(blank)
-    r = fer("face", "predict", "--run", str(runs_root / "mobilenetv2_100"), str(corrupt), str(blank))
+    r = fer("face", "predict", "--model", str(runs_root / "mobilenetv2_100"), str(corrupt), str(blank))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"{corrupt}: corrupt or unreadable image" in r.stderr
     assert f"{blank}: no face found" in r.stderr
@@ -64,14 +64,14 @@ def test_frozen_cpu_predictor_matches_the_run_artifact(runs_root):
 
     from fer_core import artifact
     from fer_face.data import load_fer2013
-    from fer_face.predict import FacePredictor
+    from fer_face.predict import FaceModel
 
     run = runs_root / "mobilenetv2_100"
     from fer_face.inference import freeze_for_cpu
 
-    predictor = FacePredictor(run, device="cpu")
-    predictor.model = freeze_for_cpu(predictor.model)
-    assert isinstance(predictor.model, torch.jit.ScriptModule), "the model traces and freezes"
+    predictor = FaceModel.from_run(run, device="cpu")
+    predictor.network = freeze_for_cpu(predictor.network)
+    assert isinstance(predictor.network, torch.jit.ScriptModule), "the model traces and freezes"
     saved = artifact.load(artifact.artifact_path(run, "PrivateTest"))
     ds = load_fer2013("synthetic")
     x, _ = ds.split_arrays("PrivateTest")
@@ -90,7 +90,19 @@ def test_compare_writes_paper_side_by_side(runs_root, tmp_path):
     assert "SYNTHETIC" in md and "64.70" in md
     assert (tmp_path / "comparison.csv").read_text().startswith("backbone,paper_train_acc")
     r = fer("face", "compare", "--runs", str(runs_root), "--backbones", "efficientnet_b0")
-    assert r.returncode == 2 and "no finished run" in r.stderr
+    assert r.returncode == 2 and "no finished efficientnet_b0 run with recipe 'improved'" in r.stderr
+
+
+def test_compare_finds_a_run_by_its_recorded_backbone_whatever_the_folder(runs_root, tmp_path):
+    import shutil
+
+    shutil.copytree(runs_root / "mobilenetv2_100", tmp_path / "runs" / "my-first-try")
+    r = fer("face", "compare", "--runs", str(tmp_path / "runs"), "--backbones", "mobilenetv2_100")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((tmp_path / "runs" / "comparison.json").read_text())
+    assert rows[0]["run"].endswith("runs/my-first-try") and "my-first-try" in r.stderr
+    r = fer("face", "compare", "--runs", str(tmp_path / "runs"), "--backbones", "mobilenetv2_100", "--recipe", "paper")
+    assert r.returncode == 2 and "no finished mobilenetv2_100 run with recipe 'paper'" in r.stderr
 
 
 def test_reevaluate_with_shifted_views_updates_config_artifacts_and_predictor(runs_root, tmp_path):
@@ -98,7 +110,7 @@ def test_reevaluate_with_shifted_views_updates_config_artifacts_and_predictor(ru
 
     from fer_core import artifact
     from fer_face.data import load_fer2013
-    from fer_face.predict import FacePredictor
+    from fer_face.predict import FaceModel
 
     run = tmp_path / "run"
     shutil.copytree(runs_root / "mobilenetv2_100", run)
@@ -119,4 +131,4 @@ def test_reevaluate_with_shifted_views_updates_config_artifacts_and_predictor(ru
     assert "(evaluated with `fer face evaluate" in to_markdown([collect_row("mobilenetv2_100", run)])
     # the single-image predictor uses the same ten views as the artifact
     x, _ = load_fer2013("synthetic").split_arrays("PrivateTest")
-    np.testing.assert_allclose(FacePredictor(run, device="cpu").predict_crops(x[:20]), saved.probs[:20], atol=1e-4)
+    np.testing.assert_allclose(FaceModel.from_run(run, device="cpu").predict_crops(x[:20]), saved.probs[:20], atol=1e-4)

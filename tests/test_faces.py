@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_core.errors import DataError
-from fer_face.faces import FaceBox, crop_face, detect_faces, largest_face, load_image, to_gray
+from fer_core.errors import DataError, UserError
+from fer_face.faces import (DETECTORS, Detection, FaceBox, best_face, crop_face, detect_faces, load_image,
+                            to_gray)
+
+# skimage.data.astronaut() is 512x512; her face (hairline to chin) spans about x 170-262, y 72-168. Saved as
+# JPEG at quality 95, dlib's HOG detector also reports the mission patch on her suit (around x 123-228,
+# y 330-435) with a near-zero score and a larger box than her face.
+FACE_CENTRE_X, FACE_CENTRE_Y = (185, 245), (90, 150)
 
 
 def test_load_image_roundtrip_and_modes(tmp_path):
@@ -69,7 +75,8 @@ def test_detector_finds_no_face_in_flat_or_noise_images(shape):
     rng = np.random.default_rng(1)
     assert detect_faces(np.full(shape, 128, np.uint8)) == []
     noise = rng.integers(0, 256, shape, dtype=np.uint8)
-    assert largest_face(noise) is None or isinstance(largest_face(noise), FaceBox)
+    face = best_face(noise)
+    assert face is None or (isinstance(face, Detection) and isinstance(face.box, FaceBox))
 
 
 def test_crop_face_shape_padding_and_centre():
@@ -90,3 +97,63 @@ def test_facebox_geometry():
     b = FaceBox(10, 20, 50, 80)
     assert (b.width, b.height, b.area) == (40, 60, 2400)
     assert FaceBox(5, 5, 1, 1).area == 0
+
+
+@pytest.fixture(scope="module")
+def astronaut_gray(tmp_path_factory):
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("photos") / "astronaut.jpg"
+    Image.fromarray(data.astronaut()).save(path, quality=95)
+    return to_gray(load_image(path))
+
+
+def centre(box: FaceBox) -> tuple[float, float]:
+    return (box.left + box.right) / 2, (box.top + box.bottom) / 2
+
+
+def on_her_face(box: FaceBox) -> bool:
+    x, y = centre(box)
+    return FACE_CENTRE_X[0] < x < FACE_CENTRE_X[1] and FACE_CENTRE_Y[0] < y < FACE_CENTRE_Y[1]
+
+
+def test_most_confident_face_is_chosen_not_the_largest(astronaut_gray):
+    faces = detect_faces(astronaut_gray)
+    assert len(faces) >= 1 and all(isinstance(f, Detection) for f in faces)
+    scores = [f.score for f in faces]
+    assert scores == sorted(scores, reverse=True)
+    best = best_face(astronaut_gray)
+    assert best == faces[0] and on_her_face(best.box)
+    patches = faces[1:]
+    assert patches and all(centre(f.box)[1] > 300 for f in patches)
+    assert max(f.box.area for f in patches) > best.box.area  # the largest box would be the wrong face
+
+
+def test_photo_landmarks_use_the_most_confident_face(astronaut_gray):
+    from fer_face.landmarks.extract import landmarks_in_photo
+
+    best = best_face(astronaut_gray)
+    lm = landmarks_in_photo(astronaut_gray)
+    assert lm.present and lm.score == best.score
+    assert on_her_face(FaceBox(*(round(v) for v in lm.box)))
+
+
+def test_cnn_detector_finds_her_face(astronaut_gray):
+    faces = detect_faces(astronaut_gray, detector="cnn")
+    assert faces and on_her_face(faces[0].box)
+    assert [f.score for f in faces] == sorted((f.score for f in faces), reverse=True)
+
+
+def test_unknown_detector_is_a_user_error(astronaut_gray):
+    assert DETECTORS == ("hog", "cnn")
+    with pytest.raises(UserError, match="hog, cnn"):
+        detect_faces(astronaut_gray, detector="viola-jones")
+
+
+def test_concurrent_detection_matches_sequential(astronaut_gray):
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = detect_faces(astronaut_gray)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: detect_faces(astronaut_gray), range(4)))
+    assert all(r == expected for r in results)

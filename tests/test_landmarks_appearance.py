@@ -101,5 +101,5 @@ def test_a_run_with_the_aligned_hog_group_trains_evaluates_and_predicts(tmp_path
     assert main(["landmarks", "evaluate", str(out), "--data", "synthetic"]) == 0
     assert json.loads((out / "metrics.json").read_text())["accuracy"] == before["accuracy"]
     images, *_ = make_synthetic(3, {"Training": 1, "PublicTest": 0, "PrivateTest": 0})
-    r = LandmarkPredictor(out).predict_image(images[0])
+    r = LandmarkPredictor.from_run(out).predict_image(images[0])
     assert r["present"] and r["probs"].sum() == pytest.approx(1.0)

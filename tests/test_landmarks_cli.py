@@ -115,7 +115,7 @@ def test_predictor_and_overlay(mlp_run, tmp_path, capsys):
 
     out, _ = mlp_run
     images, labels, *_ = make_synthetic(5, {"Training": 1, "PublicTest": 0, "PrivateTest": 0})
-    pred = LandmarkPredictor(out)
+    pred = LandmarkPredictor.from_run(out)
     r = pred.predict_image(images[0])
     assert r["present"] and r["probs"].shape == (7,) and r["points"].shape == (68, 2) and r["mode"] == "crop"
     assert r["probs"].sum() == pytest.approx(1.0)

@@ -74,7 +74,7 @@ def test_real_features_carry_expression(fer_sample, sample_landmarks):
 
 
 def test_detector_and_photo_landmarks_on_a_composite_photo(fer_sample):
-    from fer_face.faces import largest_face
+    from fer_face.faces import best_face
     from fer_face.landmarks.extract import landmarks_in_photo
 
     _, images, _ = fer_sample
@@ -82,9 +82,10 @@ def test_detector_and_photo_landmarks_on_a_composite_photo(fer_sample):
     for img in images[::37][:8]:
         canvas = np.full((360, 480), 90, np.uint8)
         canvas[100:260, 200:360] = np.asarray(Image.fromarray(img).resize((160, 160), Image.Resampling.BICUBIC))
-        box = largest_face(canvas)
-        if box is None:
+        face = best_face(canvas)
+        if face is None:
             continue
+        box = face.box
         hits += 1
         cx, cy = (box.left + box.right) / 2, (box.top + box.bottom) / 2
         assert 200 < cx < 360 and 100 < cy < 260
@@ -113,7 +114,7 @@ def test_committed_reference_run(fer_sample):
     # ECE within the sampling noise of a perfectly calibrated model with the same probabilities and n
     assert metrics["ece"] <= metrics["ece_of_perfect_calibration"]["p95"]
     ids, images, labels = fer_sample
-    pred = LandmarkPredictor(REFERENCE_RUN)
+    pred = LandmarkPredictor.from_run(REFERENCE_RUN)
     out = [pred.predict_image(img, mode="crop") for img in images]
     ok = np.array([o["present"] for o in out])
     probs = np.stack([o["probs"] for o in out if o["present"]])

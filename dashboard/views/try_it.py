@@ -1,118 +1,145 @@
-"""Try it: a face photo (uploaded, generated, or a random PrivateTest image) and/or a speech clip through
-every trained branch, their calibrated probabilities, the fused prediction and the 68 landmarks."""
+"""Try it: a photo (the sample, an upload, or a PrivateTest face) and a speech clip through the published models
+(or trained runs): the face box and landmarks, each branch's calibrated probabilities and the fused ones."""
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 from PIL import Image
 
 from dashboard import charts, live, state, uploads
-from fer_core.errors import UserError
 from fer_core.labels import FER7
 
-results = state.current_results()
 st.title("Try it")
 st.caption("Uploads stay on this machine: photos are decoded in memory, a clip lives in a private temporary "
            f"folder while it is scored. Limits: images {uploads.MAX_IMAGE_MB} MB / "
            f"{uploads.MAX_IMAGE_PIXELS // 1_000_000} megapixels ({', '.join(uploads.IMAGE_TYPES)}), clips "
            f"{uploads.MAX_AUDIO_MB} MB / {uploads.MAX_AUDIO_SECONDS:.0f} s ({', '.join(uploads.AUDIO_TYPES)}).")
 
-UPLOAD, SYNTHETIC, PRIVATE = "Upload a photo", "Generated example face", "Random PrivateTest image"
-fer_source = live.fer2013_source()
-sources = [UPLOAD, SYNTHETIC] + ([PRIVATE] if fer_source else [])
+manifest, manifest_note = live.load_manifest()
+if manifest_note:
+    st.warning(manifest_note)
+runs = live.nearby_runs(state.results_root())
 
-inputs, speech = st.columns(2)
-image, true_label = None, None
-with inputs:
-    st.subheader("Face")
-    source = st.radio("Image", sources, horizontal=True, key="tryit_source")
-    if not fer_source:
-        st.caption("A random PrivateTest image is offered when FER2013 is present (set FER_DATA_ROOT to the folder "
-                   "holding fer2013.zip).")
-    if source == UPLOAD:
-        upload = st.file_uploader("Face photo", type=list(uploads.IMAGE_TYPES), key="tryit_image",
-                                  max_upload_size=uploads.MAX_IMAGE_MB)
-        if upload is not None:
-            try:
-                image = uploads.open_image(upload.getvalue())
-            except uploads.UploadError as e:
-                st.error(f"Image refused: {e}")
-    elif source == SYNTHETIC:
-        label = st.selectbox("Emotion drawn", range(len(FER7)), format_func=FER7.__getitem__, key="tryit_synth_label")
-        seed = st.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1, key="tryit_synth_seed")
-        image, true_label = live.synthetic_face(label, int(seed)), FER7[label]
-        st.caption("A face from the synthetic smoke set's generator - a drawing, not a photo; models trained on "
-                   "FER2013 are not expected to read it well.")
-    else:
-        try:
-            images, labels, ids = live.private_test(fer_source)
-        except UserError as e:
-            st.error(f"Cannot read FER2013 from {fer_source}: {e}")
-            images = None
-        if images is not None:
-            if st.button("Another random image", key="tryit_shuffle") or "tryit_index" not in st.session_state:
-                st.session_state["tryit_index"] = int(np.random.default_rng().integers(len(ids)))
-            i = st.session_state["tryit_index"] % len(ids)
-            image, true_label = Image.fromarray(images[i]), FER7[int(labels[i])]
-            st.caption(f"`{ids[i]}` (true label: **{true_label}**)")
 
-with speech:
-    st.subheader("Speech")
-    clip_upload = st.file_uploader("Speech clip", type=list(uploads.AUDIO_TYPES), key="tryit_clip",
-                                   max_upload_size=uploads.MAX_AUDIO_MB)
+def choose(container, label: str, options: list[live.ModelOption], default: str | None, key: str,
+           extra: tuple[str, ...] = ()) -> str | None:
+    """A selectbox of model sources; None when nothing is chosen (no default and no pick)."""
+    sources = [o.source for o in options] + list(extra)
+    labels = {o.source: o.label for o in options} | {live.NONE: "none"}
+    index = sources.index(default) if default in sources else None
+    return container.selectbox(label, sources, index=index, format_func=labels.get, key=key,
+                               placeholder="pick a trained run")
 
-outputs: list[live.Output] = []
-notes: list[str] = []
-if image is not None:
-    face_outs, note = live.face_outputs(results, image)
-    lm_outs, shape, lm_note = live.landmark_outputs(results, image)
-    outputs += face_outs + lm_outs
-    notes += [n for n in (note,) if n]
-    shown, overlay = st.columns(2)
-    display = image.resize((240, round(240 * image.height / image.width)), Image.Resampling.NEAREST) \
-        if image.width < 240 else image
-    shown.image(display, caption="input" + (f" (true label: {true_label})" if true_label else ""), width=240)
-    if shape is not None:
-        try:
-            overlay.image(live.draw_landmarks(image, shape), caption="68 landmarks", width=240)
-        except ModuleNotFoundError as e:
-            overlay.info(live.missing_module_note(e, "the landmark overlay (fer_face.landmarks.overlay)"))
-    elif lm_note:
-        overlay.info(f"Landmarks not shown: {lm_note}")
-    for o in face_outs:
-        crop = o.extra.get("crop")
-        if crop is not None:
-            with st.expander(f"face crop seen by {o.source}"):
-                st.image(np.asarray(crop), width=144)
 
-if clip_upload is not None:
-    try:
-        with uploads.audio_file(clip_upload.getvalue(), clip_upload.name) as clip_path:
-            speech.audio(clip_upload.getvalue())
-            audio_outs, note = live.audio_outputs(results, clip_path)
-        outputs += audio_outs
-        notes += [n for n in (note,) if n]
-    except uploads.UploadError as e:
-        speech.error(f"Clip refused: {e}")
+models = st.expander("Models")
+models.caption(f"The published defaults are preselected. Published models are listed by `fer models list` (`{live.manifest_path(manifest)}`); runs under "
+               f"`{state.results_root()}` or the `runs/` folder beside it are offered when their weights are on disk.")
+face_source = choose(models, "Face model", live.model_options("face", manifest, runs),
+                     live.default_model("face", manifest), "tryit_face_model")
+landmark_source = choose(models, "Landmark model", live.model_options("landmarks", manifest, runs),
+                         live.default_model("landmarks", manifest) or live.NONE, "tryit_landmark_model",
+                         extra=(live.NONE,))
+speech_source = choose(models, "Speech model", live.model_options("audio", manifest, runs),
+                       live.default_model("audio", manifest), "tryit_speech_model")
 
-if image is None and clip_upload is None:
-    st.info("Choose a face image and/or upload a speech clip to see each branch's calibrated probabilities and "
-            "the fused prediction.")
+predictor, predictor_note = None, None
+if face_source is None:
+    predictor_note = live.no_model_note("face", manifest)
 else:
-    outputs += live.fused_outputs(results, outputs)
-    for n in notes:
-        st.info(n)
-    if outputs:
-        st.subheader("Predictions")
-        summary = pd.DataFrame([{
-            "source": o.source, "modality": o.modality, "prediction": o.predicted or "—",
-            "confidence": float(np.max(o.probs)) if o.probs is not None else np.nan,
-            "note": o.note or "",
-        } for o in outputs]).set_index("source")
-        st.dataframe(summary.style.format({"confidence": lambda v: "—" if pd.isna(v) else f"{v:.1%}"}),
-                     placeholder="—", key="tryit_summary")
-        scored = [o for o in outputs if o.probs is not None]
-        for space in dict.fromkeys(o.label_space for o in scored):  # one chart per label space (FER7, RAVDESS ...)
-            st.altair_chart(charts.probability_bars(live.as_frame([o for o in scored if o.label_space == space])))
-        st.caption("Calibrated probabilities (each branch's temperature applied); the fusion combines the branches "
-                   "that produced a prediction with the weights it learned on the calibration split.")
+    predictor, predictor_note = live.photo_models(face_source, landmark_source or live.NONE, manifest)
+if predictor is not None:
+    offered, others = live.fusion_options(predictor, manifest, runs)
+    by_source = {o.source: o for o in offered}
+    fusion_sources = list(by_source) + [live.NONE]
+    fusion_source = models.selectbox(
+        "Fusion", fusion_sources, index=fusion_sources.index(live.default_fusion(offered, manifest)),
+        format_func=lambda s: by_source[s].label if s in by_source else "none", key="tryit_fusion",
+        help="Only fusions whose every member is one of the loaded models, as the exact run it was fit on.")
+    if others:
+        models.caption(f"Not offered ({len(others)}), not fit on exactly the loaded runs: "
+                       + ", ".join(f"`{o}`" for o in others[:6]) + (" ..." if len(others) > 6 else ""))
+    predictor, predictor_note = live.with_fusion(predictor, by_source.get(fusion_source))
+
+
+# ------------------------------------------------------------------------------------------------- photo
+st.subheader("Photo")
+SAMPLE, UPLOAD, PRIVATE = "Sample photo", "Upload a photo", "Random PrivateTest image"
+fer_source = live.fer2013_source()
+source = st.radio("Image", [SAMPLE, UPLOAD] + ([PRIVATE] if fer_source else []), horizontal=True,
+                  key="tryit_source")
+image, caption = None, ""
+if source == SAMPLE:
+    image = live.sample_photo()
+    caption = "scikit-image's astronaut photo (Eileen Collins, NASA, public domain)"
+    if image is None:
+        st.info("The sample photo comes with scikit-image (`pip install scikit-image`); upload a photo instead.")
+elif source == UPLOAD:
+    upload = st.file_uploader("Face photo", type=list(uploads.IMAGE_TYPES), key="tryit_image",
+                              max_upload_size=uploads.MAX_IMAGE_MB)
+    if upload is not None:
+        try:
+            image, caption = uploads.open_image(upload.getvalue()), "your photo"
+        except uploads.UploadError as e:
+            st.error(f"Image refused: {e}")
+else:
+    try:
+        images, labels, ids = live.private_test(fer_source)
+    except Exception as e:
+        st.error(f"Cannot read FER2013 from {fer_source}: {live.describe(e)}")
+    else:
+        if st.button("Another random image", key="tryit_shuffle") or "tryit_index" not in st.session_state:
+            st.session_state["tryit_index"] = int(np.random.default_rng().integers(len(ids)))
+        i = st.session_state["tryit_index"] % len(ids)
+        image, caption = Image.fromarray(images[i]), f"`{ids[i]}`, true label: {FER7[int(labels[i])]}"
+
+if image is not None:
+    face, face_note = (None, predictor_note) if predictor is None else live.predict_face(predictor, image)
+    if face is None:
+        st.image(image, caption=caption, width=320)
+        st.info(face_note)
+    else:
+        picture, numbers = st.columns([2, 3])
+        picture.image(live.annotated(image, face), caption=caption, width="stretch")
+        with numbers:
+            by = f"fused by {predictor.fusion_name}" if face.fused is not None else "face branch, no fusion applied"
+            st.markdown(f"### {face.label} · {face.probs[face.label]:.0%}")
+            st.caption(by)
+            if face.box is None:
+                st.caption("The whole image is taken as the face (a face crop: no detection).")
+            else:
+                left, top, right, bottom = face.box
+                st.caption(f"Face box x {left}-{right}, y {top}-{bottom} px · detector score {face.detector_score:.2f}")
+            table = live.face_probabilities(face)
+            missing = [k for k, v in face.branches.items() if v is None]
+            if missing:
+                st.caption(f"No prediction from {', '.join(missing)} for this face (its landmarks were not found).")
+            st.altair_chart(charts.probability_bars(live.long_frame(table)))
+            st.dataframe(table.style.format("{:.1%}", na_rep="—"), key="tryit_face_probs")
+
+# ------------------------------------------------------------------------------------------------ speech
+st.subheader("Speech")
+speech, speech_note = (None, live.no_model_note("audio", manifest)) if speech_source is None \
+    else live.speech_model(speech_source, manifest)
+if speech is None:
+    st.info(speech_note)
+else:
+    clip = st.file_uploader("Speech clip", type=list(uploads.AUDIO_TYPES), key="tryit_clip",
+                            max_upload_size=uploads.MAX_AUDIO_MB)
+    probs, clip_note = None, None
+    if clip is not None:
+        try:
+            with uploads.audio_file(clip.getvalue(), clip.name) as clip_path:
+                st.audio(clip.getvalue())
+                probs, clip_note = live.predict_clip(speech, clip_path)
+        except uploads.UploadError as e:
+            st.error(f"Clip refused: {e}")
+    if clip_note:
+        st.info(clip_note)
+    if probs is not None:
+        top = probs.iloc[0].idxmax()
+        st.markdown(f"### {top} · {probs.iloc[0][top]:.0%}")
+        st.caption(f"{speech.branch}, over its own {len(probs.columns)} classes")
+        st.altair_chart(charts.probability_bars(live.long_frame(probs)))
+        st.dataframe(probs.style.format("{:.1%}"), key="tryit_speech_probs")
+
+st.caption("Calibrated probabilities (each model's temperature applied); a fusion combines the branches with the "
+           "weights it learned on the calibration split, and is applied only to the exact runs it was fit on.")

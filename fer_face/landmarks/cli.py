@@ -7,7 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+from fer_core import recipe
+from fer_core.recipe import AT_LEAST_ONE
 from fer_face.data.cli import add_data_args
+
+# flags that set a config field: checked against that field's range (fer_face.landmarks.config.RANGES)
+FIELD_FLAGS = {"--epochs": "mlp.epochs", "--seed": "mlp.seed"}
+WORKER_FLAG_RANGES = {"--workers": AT_LEAST_ONE}
 
 
 def register(sub) -> None:
@@ -61,14 +67,15 @@ def register(sub) -> None:
     o.add_argument("image", type=Path, help="a photo or a face crop (JPEG/PNG/...)")
     o.add_argument("--out", type=Path, required=True, help="PNG to write")
     o.add_argument("--mode", choices=("auto", "photo", "crop"), default="auto",
-                   help="photo: detect the largest face first; crop: the image is a face crop (FER2013 style); "
+                   help="photo: detect the most confident face first; crop: the image is a face crop (FER2013 style); "
                         "auto: crop for images of at most 128 px, else photo (default)")
     o.set_defaults(func=run_overlay)
 
     p = lsub.add_parser("predict", help="calibrated emotion probabilities from landmarks of images",
-                        description="Landmarks of the largest face (or of the crop) -> calibrated probabilities.")
+                        description="Landmarks of the most confident face (or of the crop) -> calibrated probabilities.")
     p.add_argument("images", nargs="+", type=Path, help="photos or face crops")
-    p.add_argument("--run", type=Path, required=True, help="landmark run directory (model.pt + metrics.json)")
+    p.add_argument("--model", "--run", dest="model", metavar="NAME|RUN",
+                   help="published model name ('fer models list') or a landmark run directory (default: the shipped one)")
     p.add_argument("--mode", choices=("auto", "photo", "crop"), default="auto", help="as for overlay")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run_predict)
@@ -77,17 +84,14 @@ def register(sub) -> None:
 def _config(args: argparse.Namespace) -> dict:
     from fer_face.landmarks.config import apply_overrides, default_config
 
-    sets = list(args.set)
-    for flag, key in (("epochs", "mlp.epochs"), ("seed", "mlp.seed")):
-        if getattr(args, flag) is not None:
-            sets.append(f"{key}={getattr(args, flag)}")
-    return apply_overrides(default_config(), sets)
+    return apply_overrides(default_config(), args.set, recipe.flag_overrides(args, FIELD_FLAGS))
 
 
 def run_extract(args: argparse.Namespace) -> int:
     from fer_face.data import load_fer2013
     from fer_face.landmarks.cache import dataset_landmarks
 
+    recipe.check_flags(args, WORKER_FLAG_RANGES)
     ds = load_fer2013(args.data, strict_size=args.strict_size, progress=not args.no_progress)
     lms, info = dataset_landmarks(ds, workers=args.workers, use_cache=not args.no_cache,
                                   progress=not args.no_progress)
@@ -106,6 +110,7 @@ def run_extract(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     from fer_face.landmarks.train import train
 
+    recipe.check_flags(args, WORKER_FLAG_RANGES)
     train(_config(args), args.model, data=args.data, out=args.out, command=args.command_line, workers=args.workers,
           overwrite=args.overwrite, progress=not args.no_progress, strict_size=args.strict_size)
     return 0
@@ -116,6 +121,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from fer_face.landmarks.cache import dataset_landmarks
     from fer_face.landmarks.evaluate import evaluate_run, load_run_config
 
+    recipe.check_flags(args, WORKER_FLAG_RANGES)
     saved = load_run_config(args.run)
     ds = load_fer2013(args.data or saved["data"]["source"], strict_size=args.strict_size)
     lms, info = dataset_landmarks(ds, workers=args.workers, progress=True)
@@ -143,9 +149,9 @@ def run_overlay(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from fer_face.landmarks.predict import LandmarkPredictor
+    from fer_face.landmarks.predict import load_model
 
-    predictor = LandmarkPredictor(args.run)
+    predictor = load_model(args.model)
     rows = []
     for path in args.images:
         r = predictor.predict_file(path, args.mode)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Iterable
 from typing import Any
 
+from fer_core import recipe
 from fer_core.errors import UserError
+from fer_core.recipe import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE
 
 MODELS = ("mlp", "logreg")
 
@@ -40,29 +44,50 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+SCHEMA: recipe.Schema = {
+    "features": {"groups": list[str]},
+    "mlp": {"hidden": list[int], "dropout": float, "input_dropout": float, "epochs": int, "batch_size": int,
+            "lr": float, "weight_decay": float, "label_smoothing": float, "mirror_augment": bool, "noise_std": float,
+            "seed": int, "members": int},
+    "logreg": {"C": list[float], "max_iter": int, "mirror_augment": bool},
+    "eval": {"tta_mirror": bool},
+}
+RANGES = {
+    ("mlp", "hidden"): AT_LEAST_ONE,
+    ("mlp", "dropout"): FRACTION,
+    ("mlp", "input_dropout"): FRACTION,
+    ("mlp", "epochs"): AT_LEAST_ONE,
+    ("mlp", "batch_size"): AT_LEAST_ONE,
+    ("mlp", "lr"): POSITIVE,
+    ("mlp", "weight_decay"): NON_NEGATIVE,
+    ("mlp", "label_smoothing"): FRACTION,
+    ("mlp", "noise_std"): NON_NEGATIVE,
+    ("mlp", "seed"): NON_NEGATIVE,
+    ("mlp", "members"): AT_LEAST_ONE,
+    ("logreg", "C"): POSITIVE,
+    ("logreg", "max_iter"): AT_LEAST_ONE,
+}
+
+
 def default_config() -> dict[str, Any]:
     return copy.deepcopy(DEFAULTS)
 
 
 def _parse_value(text: str) -> Any:
-    import json
-
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
 
 
-def apply_overrides(cfg: dict[str, Any], sets: list[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` overrides (values parsed as JSON when possible: 3, 0.1, true, [64, 32])."""
-    cfg = copy.deepcopy(cfg)
+def apply_overrides(cfg: dict[str, Any], sets: list[str], flags: Iterable[recipe.Override] = ()) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed as JSON when possible: 3, 0.1, true, [64, 32]), then
+    the fields set by command-line flags (``--epochs``); all are checked against SCHEMA and RANGES first."""
+    overrides = []
     for item in sets:
         key, sep, value = item.partition("=")
         section, dot, field = key.strip().partition(".")
         if not sep or not dot:
             raise UserError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. mlp.epochs=40")
-        if section not in cfg or field not in cfg[section]:
-            known = ", ".join(f"{s}.{k}" for s in cfg for k in cfg[s])
-            raise UserError(f"--set {item!r}: unknown key {key!r}; known keys: {known}")
-        cfg[section][field] = _parse_value(value.strip())
-    return cfg
+        overrides.append(recipe.Override(section, field, _parse_value(value.strip()), f"--set {item}"))
+    return recipe.apply_overrides(cfg, [*overrides, *flags], SCHEMA, {}, ranges=RANGES)

@@ -4,8 +4,8 @@ Two entry points:
 
 * ``landmarks_in_crop(gray)``: the image is already a face crop (FER2013): upscale it to ``UPSCALE_SIDE``
   px and fit the shape inside a fixed face box (``CROP_FACE_BOX``, below).
-* ``landmarks_in_photo(gray)``: an ordinary photo: find the largest face with ``fer_face.faces`` (the
-  project's one detector) and fit the shape in that box.
+* ``landmarks_in_photo(gray)``: an ordinary photo: find the most confident face with ``fer_face.faces``
+  (the project's face detector) and fit the shape in that box.
 
 Both return a ``Landmarks`` whose ``points`` are (68, 2) float pixel coordinates of the input image, or
 ``None`` with a ``reason`` when the output is unusable. Failures are data: nothing here raises for a
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from fer_face.faces import DEFAULT_DETECTOR, best_face
 from fer_face.landmarks.geometry import interocular_distance, mirror
 
 UPSCALE_SIDE = 192
@@ -49,6 +50,7 @@ class Landmarks:
     points: np.ndarray | None  # (68, 2) float64 pixel coordinates in the input image, None if absent
     box: tuple[float, float, float, float] | None  # face box used (left, top, right, bottom), input pixels
     reason: str | None = None  # why points is None (one of REASONS)
+    score: float | None = None  # face detector's confidence for ``box`` (photos only; None for crops)
 
     @property
     def present(self) -> bool:
@@ -142,18 +144,19 @@ def landmarks_in_crop(gray: np.ndarray, mirror_average: bool = True) -> Landmark
     return _checked(big, box, scale, mirror_average)
 
 
-def landmarks_in_photo(gray: np.ndarray, mirror_average: bool = True) -> Landmarks:
-    """Landmarks of the largest face the project's detector finds in a photo (``reason='no_face'`` if none)."""
-    from fer_face.faces import largest_face
-
+def landmarks_in_photo(gray: np.ndarray, mirror_average: bool = True, detector: str = DEFAULT_DETECTOR) -> Landmarks:
+    """Landmarks of the most confident face ``fer_face.faces`` finds in a photo (``reason='no_face'`` if none)."""
     gray = np.asarray(gray, np.uint8)
-    box = largest_face(gray)
-    if box is None:
+    face = best_face(gray, detector)
+    if face is None:
         return Landmarks(None, None, "no_face")
+    box = face.box
     # The predictor needs a face of at least ~100 px for stable points: upscale small faces.
     scale = max(1.0, UPSCALE_SIDE / max(box.width, 1))
     work = gray
     if scale > 1.0:
         h, w = gray.shape
         work = np.asarray(Image.fromarray(gray).resize((round(w * scale), round(h * scale)), Image.Resampling.BILINEAR))
-    return _checked(work, tuple(v * scale for v in box), scale, mirror_average)
+    lm = _checked(work, tuple(v * scale for v in box), scale, mirror_average)
+    lm.score = face.score
+    return lm

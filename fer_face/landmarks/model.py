@@ -21,6 +21,8 @@ from fer_core.weights_file import load_weights_file
 from fer_face.landmarks.appearance import aligned_hog
 from fer_face.landmarks.features import APPEARANCE_GROUP, geometric_features
 from fer_face.landmarks.geometry import mirror
+from fer_face.landmarks.logreg import linear_logits
+from fer_face.landmarks.mlp import build_mlp, mlp_logits
 
 MODEL_FILE = "model.pt"
 FORMAT = "fer-landmark-model"
@@ -76,12 +78,8 @@ class LandmarkModel:
         if not ok.any():
             return out
         if self.kind == "mlp":
-            from fer_face.landmarks.mlp import mlp_logits
-
             out[ok] = mlp_logits(self.net, x[ok])
         else:
-            from fer_face.landmarks.logreg import linear_logits
-
             out[ok] = linear_logits(self.weight, self.bias, x[ok])
         return out
 
@@ -98,20 +96,51 @@ class LandmarkModel:
         return z
 
     # -- persistence ------------------------------------------------------------------------------
-    def save(self, path: str | Path) -> None:
-        obj: dict[str, Any] = {
-            "format": FORMAT,
-            "kind": self.kind,
-            "mean": torch.from_numpy(np.asarray(self.mean, np.float32)),
-            "std": torch.from_numpy(np.asarray(self.std, np.float32)),
-            "meta": {"feature_groups": list(self.feature_groups), "label_space": list(self.label_space),
-                     "tta_mirror": self.tta_mirror, "mlp_config": self.mlp_config, **self.meta},
-        }
+    def config(self) -> dict[str, Any]:
+        """Everything but the tensors, as JSON-able data."""
+        return {"kind": self.kind, "feature_groups": list(self.feature_groups), "label_space": list(self.label_space),
+                "tta_mirror": self.tta_mirror, "mlp_config": self.mlp_config, **self.meta}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        out = {"mean": torch.from_numpy(np.asarray(self.mean, np.float32)),
+               "std": torch.from_numpy(np.asarray(self.std, np.float32))}
         if self.kind == "mlp":
-            obj["state"] = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+            out.update({f"net.{k}": v.detach().cpu() for k, v in self.net.state_dict().items()})
         else:
-            obj["weight"] = torch.from_numpy(np.asarray(self.weight, np.float32))
-            obj["bias"] = torch.from_numpy(np.asarray(self.bias, np.float32))
+            out["weight"] = torch.from_numpy(np.asarray(self.weight, np.float32))
+            out["bias"] = torch.from_numpy(np.asarray(self.bias, np.float32))
+        return out
+
+    @classmethod
+    def from_parts(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor], source: str = "landmark model"
+                   ) -> "LandmarkModel":
+        """The model from ``config()`` and ``tensors()`` (a model file or a published safetensors file)."""
+        meta = dict(config)
+        kind = meta.pop("kind")
+        groups, label_space = tuple(meta.pop("feature_groups")), tuple(meta.pop("label_space"))
+        tta, mlp_cfg = bool(meta.pop("tta_mirror")), dict(meta.pop("mlp_config"))
+        model = cls(kind=kind, feature_groups=groups, mean=tensors["mean"].float().numpy(),
+                    std=tensors["std"].float().numpy(), label_space=label_space, tta_mirror=tta, mlp_config=mlp_cfg,
+                    meta=meta)
+        if kind == "mlp":
+            net = build_mlp(mlp_cfg, len(model.mean), len(label_space))
+            net.load_state_dict({k[len("net."):]: v.float() for k, v in tensors.items() if k.startswith("net.")})
+            model.net = net.eval()
+        elif kind == "logreg":
+            model.weight, model.bias = tensors["weight"].double().numpy(), tensors["bias"].double().numpy()
+        else:
+            raise UserError(f"{source}: unknown landmark model kind {kind!r}")
+        return model
+
+    def save(self, path: str | Path) -> None:
+        tensors = self.tensors()
+        obj: dict[str, Any] = {"format": FORMAT, "kind": self.kind, "mean": tensors.pop("mean"),
+                               "std": tensors.pop("std"), "meta": self.config()}
+        del obj["meta"]["kind"]
+        if self.kind == "mlp":
+            obj["state"] = {k[len("net."):]: v for k, v in tensors.items()}
+        else:
+            obj.update(tensors)
         atomic.torch_save(obj, path)
 
     @classmethod
@@ -120,21 +149,9 @@ class LandmarkModel:
         obj = load_weights_file(path, "landmark model", f" (a run directory holds {MODEL_FILE})")
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             raise UserError(f"{path}: not a landmark model file (missing format {FORMAT!r})")
-        meta = dict(obj["meta"])
-        groups = tuple(meta.pop("feature_groups"))
-        label_space = tuple(meta.pop("label_space"))
-        tta = bool(meta.pop("tta_mirror"))
-        mlp_cfg = dict(meta.pop("mlp_config"))
-        model = cls(kind=obj["kind"], feature_groups=groups, mean=obj["mean"].numpy(), std=obj["std"].numpy(),
-                    label_space=label_space, tta_mirror=tta, mlp_config=mlp_cfg, meta=meta)
-        if model.kind == "mlp":
-            from fer_face.landmarks.mlp import build_mlp
-
-            net = build_mlp(mlp_cfg, len(model.mean), len(label_space))
-            net.load_state_dict(obj["state"])
-            model.net = net.eval()
-        elif model.kind == "logreg":
-            model.weight, model.bias = obj["weight"].double().numpy(), obj["bias"].double().numpy()
+        tensors = {"mean": obj["mean"], "std": obj["std"]}
+        if obj["kind"] == "mlp":
+            tensors.update({f"net.{k}": v for k, v in obj["state"].items()})
         else:
-            raise UserError(f"{path}: unknown landmark model kind {model.kind!r}")
-        return model
+            tensors.update({k: obj[k] for k in ("weight", "bias") if k in obj})
+        return cls.from_parts({"kind": obj["kind"], **obj["meta"]}, tensors, str(path))

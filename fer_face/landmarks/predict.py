@@ -1,7 +1,7 @@
 """Calibrated emotion probabilities from a single image, for the CLI and the dashboard's try-it page.
 
-    from fer_face.landmarks.predict import LandmarkPredictor
-    pred = LandmarkPredictor("results/fer2013/landmarks")
+    from fer_face.landmarks.predict import load_model
+    pred = load_model()                      # the shipped default; or load_model("runs/landmarks")
     out = pred.predict_image(pil_image)     # {"probs": (7,) | None, "points": (68, 2) | None, "present", "box", ...}
 """
 
@@ -14,22 +14,26 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from fer_core import artifact, zoo
 from fer_core.calibration import calibrated_probs
 from fer_core.errors import UserError
-from fer_face.faces import load_image, to_gray
+from fer_face.faces import DEFAULT_DETECTOR, load_image, to_gray
 from fer_face.landmarks.extract import Landmarks, landmarks_in_crop, landmarks_in_photo
 from fer_face.landmarks.model import MODEL_FILE, LandmarkModel
 
+BRANCH = "landmarks"
 MODES = ("auto", "photo", "crop")
 CROP_MAX_SIDE = 128  # in "auto" mode an image this small is a face crop (FER2013 style), larger ones are photos
 
 
-def find_landmarks(image: Image.Image | np.ndarray, mode: str = "auto") -> tuple[Landmarks, str]:
+def find_landmarks(image: Image.Image | np.ndarray, mode: str = "auto",
+                   detector: str = DEFAULT_DETECTOR) -> tuple[Landmarks, str]:
     """Landmarks of the face in ``image`` and the mode used ('photo' or 'crop').
 
     ``crop``: the image is a face crop, the whole image is the face box (as for FER2013 in training);
-    ``photo``: the largest face found by the project's detector; ``auto``: ``crop`` for images of at most
-    CROP_MAX_SIDE px (no detector finds faces reliably at that size), else ``photo``.
+    ``photo``: the most confident face found by ``detector`` (one of ``fer_face.faces.DETECTORS``);
+    ``auto``: ``crop`` for images of at most CROP_MAX_SIDE px (no detector finds faces reliably at that size),
+    else ``photo``.
     """
     if mode not in MODES:
         raise UserError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
@@ -38,20 +42,35 @@ def find_landmarks(image: Image.Image | np.ndarray, mode: str = "auto") -> tuple
         mode = "crop" if max(gray.shape) <= CROP_MAX_SIDE else "photo"
     if mode == "crop":
         return landmarks_in_crop(gray), "crop"
-    return landmarks_in_photo(gray), "photo"
+    return landmarks_in_photo(gray, detector=detector), "photo"
 
 
 class LandmarkPredictor:
-    """A trained landmark run (``model.pt`` + the temperature in ``metrics.json``) ready for single images."""
+    """A calibrated landmark classifier (a published model or a run directory) ready for single images."""
 
-    def __init__(self, run_dir: str | Path):
-        self.run_dir = Path(run_dir)
-        self.model = LandmarkModel.load(self.run_dir / MODEL_FILE)
-        metrics_path = self.run_dir / "metrics.json"
+    def __init__(self, model: LandmarkModel, *, name: str, temperature: float, fingerprint: str, source: str):
+        self.model, self.name, self.temperature = model, name, float(temperature)
+        self.fingerprint, self.source = fingerprint, source
+        self.label_space = tuple(model.label_space)
+        self.branch = f"{BRANCH}/{name}"
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path) -> "LandmarkPredictor":
+        run_dir = Path(run_dir)
+        model = LandmarkModel.load(run_dir / MODEL_FILE)
+        metrics_path = run_dir / "metrics.json"
         if not metrics_path.is_file():
-            raise UserError(f"{self.run_dir}: run has no metrics.json (not evaluated); run 'fer landmarks evaluate'")
-        self.temperature = float(json.loads(metrics_path.read_text())["temperature"])
-        self.label_space = tuple(self.model.label_space)
+            raise UserError(f"{run_dir}: run has no metrics.json (not evaluated); run 'fer landmarks evaluate'")
+        metrics = json.loads(metrics_path.read_text())
+        return cls(model, name=run_dir.name, temperature=metrics["temperature"],
+                   fingerprint=artifact.load_run(run_dir, metrics["calibration_split"]).fingerprint(), source=str(run_dir))
+
+    @classmethod
+    def from_zoo(cls, entry: zoo.ZooModel, weights: str | Path | None = None,
+                 manifest: zoo.Manifest | None = None) -> "LandmarkPredictor":
+        path = zoo.model_file(manifest or zoo.load_manifest(), entry, weights)
+        model = LandmarkModel.from_parts(entry.config, zoo.read_tensors(path), str(path))
+        return cls(model, name=entry.name, temperature=entry.temperature, fingerprint=entry.fingerprint, source=str(path))
 
     def predict_points(self, points: np.ndarray, gray: np.ndarray | None = None) -> np.ndarray:
         """Calibrated probabilities (C,) for one landmark set (68, 2) in pixel coordinates of the grey
@@ -71,6 +90,7 @@ class LandmarkPredictor:
             "points": lm.points if probs is not None else None,
             "present": probs is not None,
             "box": lm.box,
+            "score": lm.score,  # face detector's confidence (photos), None for crops
             "reason": None if probs is not None else (lm.reason or "nan"),  # why there is no prediction
             "mode": used,
             "label_space": self.label_space,
@@ -78,3 +98,15 @@ class LandmarkPredictor:
 
     def predict_file(self, path: str | Path, mode: str = "auto") -> dict[str, Any]:
         return self.predict_image(load_image(path), mode)
+
+
+def list_models() -> list[str]:
+    """Published landmark models (``load_model(name)``)."""
+    return zoo.load_manifest().names(BRANCH)
+
+
+def load_model(name_or_run: str | Path | None = None, *, weights: str | Path | None = None) -> LandmarkPredictor:
+    """A published landmark model by name (default: the shipped default), or a run directory you trained."""
+    manifest = zoo.load_manifest()
+    entry = manifest.named(BRANCH, name_or_run)
+    return LandmarkPredictor.from_zoo(entry, weights, manifest) if entry else LandmarkPredictor.from_run(name_or_run)

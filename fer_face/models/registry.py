@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
+
+import torch
 
 from fer_core.errors import UserError
 
@@ -73,3 +76,13 @@ def create_model(backbone: str, num_classes: int = 7, *, pretrained: bool | str 
     if stem_stride != 2:
         set_stem_stride(net, stem_stride)
     return FaceNet(net, num_classes, input_size, head_hidden, head_activation, head_dropout)
+
+
+def model_from_config(model_cfg: dict[str, Any], num_classes: int) -> torch.nn.Module:
+    """The network a recipe's ``[model]`` table describes (inference and training build it the same way)."""
+    m = model_cfg
+    return create_model(
+        m["backbone"], num_classes, pretrained=m.get("pretrained", False), input_size=m["input_size"],
+        stem_stride=m["stem_stride"], head_hidden=m["head_hidden"], head_activation=m["head_activation"],
+        head_dropout=m["head_dropout"], drop_rate=m.get("drop_rate", 0.0), drop_path_rate=m.get("drop_path_rate", 0.0),
+    )

@@ -1,0 +1,88 @@
+"""Batch-1 latency of ``fer predict`` on a 640x480 photo: detection, crop, face net, landmarks, fusion.
+
+    python bench/predict_latency.py --out bench/results/predict_latency.json
+
+The photo is scikit-image's astronaut placed on a 640x480 canvas (one face). Each stage is timed separately
+over ``--repeats`` calls after a warm-up, with the thread count given; the JSON records the median and p90 in
+milliseconds, the models used (from the manifest) and the load average, since a busy machine measures slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from fer_core import atomic, zoo
+from fer_face.faces import DEFAULT_DETECTOR, crop_face, detect_faces, to_gray
+from ensemble.photo import PhotoPredictor
+
+
+def test_photo() -> np.ndarray:
+    import skimage.data
+
+    canvas = Image.new("RGB", (640, 480), (128, 128, 128))
+    canvas.paste(Image.fromarray(skimage.data.astronaut()).resize((400, 400)), (120, 40))
+    return np.asarray(canvas)
+
+
+def timed(fn, repeats: int) -> dict[str, float]:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return {"median_ms": round(statistics.median(times), 2), "p90_ms": round(times[int(0.9 * (len(times) - 1))], 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR)
+    ap.add_argument("--out", type=Path, default=Path("bench/results/predict_latency.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+    photo = test_photo()
+    predictor = PhotoPredictor.load(device="cpu")
+    gray = to_gray(photo)
+    box = detect_faces(gray, args.detector)[0].box
+    crop = crop_face(gray, box)
+    stages = {
+        "detect": timed(lambda: detect_faces(to_gray(photo), args.detector), args.repeats),
+        "face_net": timed(lambda: predictor.face.predict_crops(crop[None]), args.repeats),
+    }
+    if predictor.landmarks is not None:
+        stages["landmarks"] = timed(lambda: predictor.landmarks.predict_image(crop, mode="crop"), args.repeats)
+    stages["total"] = timed(lambda: predictor.predict(photo, detector=args.detector), args.repeats)
+    manifest = zoo.load_manifest()
+    result = {
+        "benchmark": "fer predict batch-1 latency, 640x480 photo, one face",
+        "command": "python bench/predict_latency.py" + (f" --threads {args.threads}" if args.threads != 2 else ""),
+        "threads": args.threads, "detector": args.detector, "repeats": args.repeats,
+        "models": {"face": predictor.face.name, "landmarks": None if predictor.landmarks is None else predictor.landmarks.name,
+                   "fusion": predictor.fusion_name, "face_views": predictor.face.views},
+        "stages": stages, "target_ms": 50, "meets_target": stages["total"]["median_ms"] <= 50,
+        "manifest_sha256": zoo.sha256_file(manifest.root / zoo.MANIFEST_FILE),
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "loadavg_before": [round(v, 2) for v in load_before],
+                    "loadavg_after": [round(v, 2) for v in os.getloadavg()]},
+        "torch": torch.__version__,
+    }
+    atomic.write_json(args.out, result)
+    print(json.dumps(stages, indent=2))
+
+
+if __name__ == "__main__":
+    main()

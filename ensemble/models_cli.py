@@ -1,0 +1,131 @@
+"""``fer models``: list the published models and fusions; publish a finished run or fusion into the zoo.
+
+Publishing writes the weights as safetensors next to the manifest (``fer_core/shipped`` by default) and records
+the file's sha256, calibration, PrivateTest metrics, recipe and training command (``fer_core.zoo``). A fusion is
+published only when every member it was fit on is a published model, matched by fingerprint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from fer_core import atomic, zoo
+from fer_core.errors import UserError
+
+# branch -> module with export_run(run_dir); imported on use so that `fer --help` stays fast
+EXPORTERS = {"face": "fer_face.publish", "landmarks": "fer_face.landmarks.publish", "audio": "fer_audio.publish"}
+
+
+def register(sub) -> None:
+    models = sub.add_parser("models", help="the published models: list them, publish a run or a fusion")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+
+    ls = msub.add_parser("list", help="published models and fusions with their PrivateTest numbers")
+    ls.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    ls.add_argument("--zoo", type=Path, help="manifest folder (default: $FER_ZOO_DIR, else the package's)")
+    ls.set_defaults(func=run_list)
+
+    add = msub.add_parser("add", help="publish a trained, evaluated run (face, landmarks or speech)",
+                          description="Export a run's weights to safetensors next to the manifest and record them.")
+    add.add_argument("run", type=Path, help="run directory (config.json, metrics.json, predictions/, weights)")
+    add.add_argument("--name", required=True, help="model name, unique in the zoo (e.g. vgg48_slim)")
+    add.add_argument("--default", action="store_true", help="make it its branch's default model")
+    add.add_argument("--not-shipped", action="store_true",
+                     help="record the model and its sha256 but keep the weights out of the package (large models)")
+    add.add_argument("--description", default="", help="one line for 'fer models list'")
+    add.add_argument("--zoo", type=Path, help="manifest folder (default: $FER_ZOO_DIR, else the package's)")
+    add.set_defaults(func=run_add)
+
+    fus = msub.add_parser("add-fusion", help="publish a fusion run whose members are all published models")
+    fus.add_argument("run", type=Path, help="fusion run directory ('fer ensemble fuse --out')")
+    fus.add_argument("--name", required=True)
+    fus.add_argument("--default", action="store_true", help="the fusion 'fer predict' applies by default")
+    fus.add_argument("--description", default="")
+    fus.add_argument("--zoo", type=Path, help="manifest folder (default: $FER_ZOO_DIR, else the package's)")
+    fus.set_defaults(func=run_add_fusion)
+
+
+def _branch_of(run_dir: Path) -> str:
+    metrics_path = run_dir / "metrics.json"
+    if not metrics_path.is_file():
+        raise UserError(f"{run_dir}: no metrics.json; only a trained and evaluated run can be published")
+    modality = json.loads(metrics_path.read_text(encoding="utf-8")).get("modality")
+    if modality not in EXPORTERS:
+        raise UserError(f"{run_dir}: a {modality!r} run; publishable branches: {', '.join(EXPORTERS)}")
+    return modality
+
+
+def _without(entries: list, name: str, default: bool, branch: str | None = None) -> list:
+    """``entries`` minus ``name``; when ``default``, the others (of ``branch``) lose their default mark."""
+    kept = [e for e in entries if e.name != name]
+    if default:
+        kept = [replace(e, default=False) if branch is None or getattr(e, "branch", None) == branch else e for e in kept]
+    return kept
+
+
+def run_add(args: argparse.Namespace) -> int:
+    manifest = zoo.load_manifest(args.zoo)
+    branch = _branch_of(args.run)
+    tensors, fields = importlib.import_module(EXPORTERS[branch]).export_run(args.run)
+    fields["command"] = zoo.as_user_command(fields["command"])
+    file_name = f"{branch}-{args.name}.safetensors"
+    path = manifest.root / file_name
+    zoo.write_tensors(tensors, path)
+    entry = zoo.ZooModel(name=args.name, **fields, sha256=zoo.sha256_file(path), run=args.run.as_posix(),
+                         file=None if args.not_shipped else file_name, bytes=path.stat().st_size,
+                         default=args.default, description=args.description)
+    if args.not_shipped:
+        kept_at = args.run / file_name
+        shutil.move(path, kept_at)
+        print(f"weights kept out of the package: {kept_at}", file=sys.stderr)
+    manifest.models = _without(manifest.models, args.name, args.default, branch) + [entry]
+    print(f"published {branch} model {args.name!r}: {entry.bytes / 1e6:.1f} MB, sha256 {entry.sha256[:12]}..., "
+          f"{entry.metrics['split']} accuracy {entry.metrics['accuracy']:.2%} -> {manifest.save()}", file=sys.stderr)
+    return 0
+
+
+def run_add_fusion(args: argparse.Namespace) -> int:
+    from ensemble.fusion import FittedFusion
+
+    manifest = zoo.load_manifest(args.zoo)
+    fusion = FittedFusion.load(args.run)
+    members = fusion.member_for({m.name: m.fingerprint for m in manifest.models})
+    missing = [n for n in fusion.names if n not in members]
+    if missing:
+        raise UserError(f"{args.run}: member(s) {', '.join(missing)} are not published models (matched by the "
+                        "predictions they were fit on); publish each member run with 'fer models add' first")
+    metrics = json.loads((args.run / "metrics.json").read_text(encoding="utf-8"))
+    file_name = f"fusion-{args.name}.json"
+    atomic.write_json(manifest.root / file_name, fusion.to_json())
+    entry = zoo.ZooFusion(name=args.name, file=file_name, sha256=zoo.sha256_file(manifest.root / file_name),
+                          members=members, metrics=zoo.metrics_summary(metrics),
+                          command=zoo.as_user_command(metrics.get("command", "")),
+                          run=args.run.as_posix(), default=args.default, description=args.description)
+    manifest.fusions = _without(manifest.fusions, args.name, args.default) + [entry]
+    print(f"published fusion {args.name!r} of {', '.join(members.values())}: {entry.metrics['split']} accuracy "
+          f"{entry.metrics['accuracy']:.2%} -> {manifest.save()}", file=sys.stderr)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    manifest = zoo.load_manifest(args.zoo)
+    if args.json:
+        print(json.dumps(manifest.to_json(), indent=2))
+        return 0
+    print(f"{'model':<24}{'branch':<11}{'split':<13}{'acc':>8}{'ECE':>7}{'MB':>7}  {'ships':<6}recipe")
+    for m in manifest.models:
+        mark = "*" if m.default else " "
+        print(f"{mark}{m.name:<23}{m.branch:<11}{m.metrics['split']:<13}{m.metrics['accuracy']:>8.2%}"
+              f"{m.metrics['ece']:>7.2%}{m.bytes / 1e6:>7.1f}  {'yes' if m.shipped else 'no':<6}{m.recipe}")
+    for f in manifest.fusions:
+        mark = "*" if f.default else " "
+        print(f"{mark}{f.name:<23}{'fusion':<11}{f.metrics['split']:<13}{f.metrics['accuracy']:>8.2%}"
+              f"{f.metrics['ece']:>7.2%}{'':>7}  {'yes':<6}{' + '.join(f.members.values())}")
+    print("* default", file=sys.stderr)
+    return 0

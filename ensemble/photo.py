@@ -1,0 +1,146 @@
+"""Fused, calibrated predictions for the faces in a photo: face appearance + landmarks + their fusion.
+
+    from ensemble.photo import PhotoPredictor
+    predictor = PhotoPredictor.load()                  # the shipped models and fusion, offline
+    for face in predictor.predict("photo.jpg"):        # the most confident face (all_faces=True: every face)
+        print(face.label, face.fused, face.box)
+
+Both branches see the same face: the detector's most confident box, cropped to 48x48 as in FER2013; the
+landmarks are fitted on that crop (as in training) and mapped back to the photo for display. A fusion is used
+only when every member it was fit on is loaded as the exact run it names (``FittedFusion.member_for``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from fer_core import zoo
+from fer_core.errors import UserError
+from fer_face import predict as face_predict
+from fer_face.faces import DEFAULT_DETECTOR, crop_window, load_image, to_gray
+from fer_face.landmarks import predict as landmark_predict
+from fer_face.landmarks.predict import LandmarkPredictor
+from fer_face.predict import FaceModel, face_crops
+
+from ensemble.fusion import FittedFusion
+
+NONE = "none"  # --landmarks none / --fusion none
+
+
+@dataclass
+class FusedFace:
+    """One face: its box and detector score, each branch's calibrated probabilities and the fused ones."""
+
+    index: int
+    box: tuple[int, int, int, int] | None
+    detector_score: float | None
+    branches: dict[str, dict[str, float] | None]  # branch id -> probabilities (None: no prediction)
+    fused: dict[str, float] | None  # None: no fusion loaded
+    label: str  # top label of the fused probabilities, else of the face branch
+    points: np.ndarray | None = field(default=None, repr=False)  # (68, 2) landmarks in photo pixels
+
+    @property
+    def probs(self) -> dict[str, float]:
+        return self.fused if self.fused is not None else next(p for p in self.branches.values() if p is not None)
+
+    def as_dict(self) -> dict[str, Any]:
+        rounded = lambda p: None if p is None else {k: round(v, 6) for k, v in p.items()}  # noqa: E731
+        return {"face": self.index, "box": self.box,
+                "detector_score": None if self.detector_score is None else round(self.detector_score, 4),
+                "label": self.label, "confidence": round(self.probs[self.label], 6), "fused": rounded(self.fused),
+                "branches": {k: rounded(v) for k, v in self.branches.items()}}
+
+
+class PhotoPredictor:
+    def __init__(self, face: FaceModel, landmarks: LandmarkPredictor | None = None, fusion: FittedFusion | None = None,
+                 fusion_name: str | None = None):
+        self.face, self.landmarks, self.fusion, self.fusion_name = face, landmarks, fusion, fusion_name
+        self.members: dict[str, str] = {}
+        if fusion is not None:
+            self.members = fusion.member_for(self.fingerprints())
+            missing = [n for n in fusion.names if n not in self.members]
+            if missing:
+                raise UserError(f"fusion {fusion_name}: its member(s) {', '.join(missing)} are not loaded as the exact "
+                                f"run(s) it was fit on (loaded: {', '.join(self.fingerprints())}); load those models "
+                                "or use --fusion none")
+
+    def fingerprints(self) -> dict[str, str]:
+        out = {self.face.branch: self.face.fingerprint}
+        if self.landmarks is not None:
+            out[self.landmarks.branch] = self.landmarks.fingerprint
+        return out
+
+    @classmethod
+    def load(cls, face: str | Path | None = None, landmarks: str | Path | None = None,
+             fusion: str | Path | None = None, *, face_weights: str | Path | None = None,
+             device: str = "auto") -> "PhotoPredictor":
+        """Models by published name or run directory; None takes the shipped default, ``"none"`` leaves one out.
+
+        The default fusion is the shipped one when the face and landmark models are its members; with other
+        models and no ``fusion`` named, the branches are reported without a fusion.
+        """
+        face_model = face_predict.load_model(face, weights=face_weights, device=device)
+        lm_model = None if str(landmarks) == NONE else landmark_predict.load_model(landmarks)
+        if str(fusion) == NONE:
+            return cls(face_model, lm_model)
+        if fusion is not None:
+            return cls(face_model, lm_model, *_load_fusion(fusion))
+        without_fusion = cls(face_model, lm_model)
+        shipped = zoo.load_manifest().default_fusion()
+        if shipped is None:
+            return without_fusion
+        loaded, name = _load_fusion(shipped.name)
+        if len(loaded.member_for(without_fusion.fingerprints())) < len(loaded.names):
+            return without_fusion
+        return cls(face_model, lm_model, loaded, name)
+
+    def predict(self, image: str | Path | Image.Image | np.ndarray, *, all_faces: bool = False,
+                detector: str = DEFAULT_DETECTOR) -> list[FusedFace]:
+        """Every face (``all_faces``) or the most confident one; an empty list when no face is found."""
+        if isinstance(image, (str, Path)):
+            image = load_image(image)
+        gray = to_gray(image)
+        faces = face_crops(gray, all_faces=all_faces, detector=detector)
+        if not faces:
+            return []
+        face_probs = self.face.predict_crops(np.stack([c for c, _ in faces]))
+        out = []
+        for i, ((crop, det), p_face) in enumerate(zip(faces, face_probs)):
+            branches: dict[str, np.ndarray | None] = {self.face.branch: p_face}
+            points = None
+            if self.landmarks is not None:
+                lm = self.landmarks.predict_image(crop, mode="crop")
+                branches[self.landmarks.branch] = lm["probs"]
+                if lm["points"] is not None and det is not None:
+                    x0, y0, side = crop_window(det.box)
+                    points = np.asarray(lm["points"]) * (side / crop.shape[0]) + [x0, y0]
+            fused = None
+            if self.fusion is not None:
+                by_member = {name: None if branches[key] is None else np.asarray(branches[key])[None]
+                             for name, key in self.members.items()}
+                fused = dict(zip(self.fusion.label_space, map(float, self.fusion.fuse(by_member)[0])))
+            named = {k: None if v is None else dict(zip(self._labels(k), map(float, v))) for k, v in branches.items()}
+            top = fused if fused is not None else named[self.face.branch]
+            out.append(FusedFace(i, None if det is None else tuple(det.box), None if det is None else det.score,
+                                 named, fused, max(top, key=top.get), points))
+        return out
+
+    def _labels(self, branch: str) -> tuple[str, ...]:
+        return self.face.label_space if branch == self.face.branch else self.landmarks.label_space
+
+
+def _load_fusion(name_or_dir: str | Path) -> tuple[FittedFusion, str]:
+    """A published fusion by name (its file checked against the manifest) or a fusion run directory."""
+    manifest = zoo.load_manifest()
+    published = {f.name: f for f in manifest.fusions}
+    if str(name_or_dir) in published:
+        entry = published[str(name_or_dir)]
+        path = zoo.verified_file(manifest.root / entry.file, entry.sha256, f"fusion {entry.name!r}")
+        return FittedFusion.from_json(json.loads(path.read_text(encoding="utf-8")), str(path)), entry.name
+    return FittedFusion.load(name_or_dir), str(name_or_dir)

@@ -1,0 +1,143 @@
+"""``fer predict``: calibrated, fused emotion probabilities for the faces in photos and folders of photos.
+
+Out of the box it uses the shipped face and landmark models and the shipped fusion (``fer models list``);
+``--face`` / ``--landmarks`` / ``--fusion`` take another published name or a run directory you trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from fer_core import atomic
+from fer_core.errors import DataError, UserError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "predict", help="fused, calibrated emotion of the faces in photos or folders (shipped models, offline)",
+        description="For each photo: find the faces (most confident first), and give per face the fused calibrated "
+                    "probabilities and top label, each branch's probabilities, the face box and the detector score. "
+                    "A folder is read recursively; unreadable files and photos without a face are reported per "
+                    "file and the run goes on (exit 2 if any file could not be read).")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE|DIR", help="photos, face crops or folders of them")
+    p.add_argument("--all-faces", action="store_true", help="every face in each photo (default: the most confident)")
+    p.add_argument("--face", help="face model: a published name or a run directory (default: the shipped one)")
+    p.add_argument("--face-weights", type=Path, metavar="FILE",
+                   help="weights file of a published face model that does not ship (checked against its sha256)")
+    p.add_argument("--landmarks", help="landmark model: published name, run directory, or 'none' (default: shipped)")
+    p.add_argument("--fusion", help="fusion: published name, fusion run directory, or 'none' (default: the shipped "
+                                    "fusion when the face and landmark models are its members)")
+    p.add_argument("--detector", default="hog", choices=("hog", "cnn"),
+                   help="face detector (hog: fast, the default; cnn: dlib's CNN, slower; see docs/faces.md)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write JSON (to OUT, or stdout)")
+    out.add_argument("--csv", metavar="OUT", help="write one CSV row per face to OUT ('-' for stdout)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_predict)
+
+
+def image_files(inputs: list[Path]) -> list[Path]:
+    """The photos named or found (recursively, sorted) in the folders named; a missing path is an error."""
+    files: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            found = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                print(f"warning: {path}: no image files ({', '.join(IMAGE_SUFFIXES)})", file=sys.stderr)
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"{path}: no such file or folder")
+    return files
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from ensemble.photo import PhotoPredictor
+
+    files = image_files(args.inputs)
+    predictor = PhotoPredictor.load(args.face, args.landmarks, args.fusion, face_weights=args.face_weights,
+                                    device=args.device)
+    rows, failed = [], 0
+    for path in tqdm(files, desc="photos", unit="photo", disable=args.no_progress or len(files) < 2, file=sys.stderr):
+        try:
+            faces = predictor.predict(path, all_faces=args.all_faces, detector=args.detector)
+        except DataError as e:
+            msg = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
+            tqdm.write(f"error: {msg}", file=sys.stderr)
+            rows.append({"file": str(path), "error": msg})
+            failed += 1
+            continue
+        if not faces:
+            tqdm.write(f"warning: {path}: no face found", file=sys.stderr)
+            rows.append({"file": str(path), "error": "no face found"})
+        rows.extend({"file": str(path), **f.as_dict()} for f in faces)
+    models = {"face": predictor.face.source, "landmarks": None if predictor.landmarks is None else predictor.landmarks.source,
+              "fusion": predictor.fusion_name}
+    if args.json:
+        _emit(args.json, json.dumps({"models": models, "results": rows}, indent=2) + "\n")
+    elif args.csv:
+        _emit(args.csv, _csv(rows, predictor))
+    else:
+        print(_table(rows, predictor))
+    if predictor.fusion is None:
+        print("note: no fusion applied (the face branch's label is shown)", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def _emit(target: str, text: str) -> None:
+    if target == "-":
+        sys.stdout.write(text)
+    else:
+        atomic.write_text(target, text)
+        print(f"wrote {target}", file=sys.stderr)
+
+
+def _labels(predictor) -> tuple[str, ...]:
+    return predictor.fusion.label_space if predictor.fusion is not None else predictor.face.label_space
+
+
+def _csv(rows: list[dict], predictor) -> str:
+    labels = _labels(predictor)
+    branches = [predictor.face.branch] + ([predictor.landmarks.branch] if predictor.landmarks is not None else [])
+    header = ["file", "face", "left", "top", "right", "bottom", "detector_score", "label", "confidence", "error"]
+    header += [f"fused_{c}" for c in labels] + [f"{b}:{c}" for b in branches for c in labels]
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    for r in rows:
+        if "error" in r:
+            writer.writerow([r["file"]] + [""] * 8 + [r["error"]] + [""] * (len(header) - 10))
+            continue
+        box = r["box"] or ("", "", "", "")
+        fused = r["fused"] or {}
+        line = [r["file"], r["face"], *box, r["detector_score"] if r["detector_score"] is not None else "", r["label"],
+                r["confidence"], ""] + [fused.get(c, "") for c in labels]
+        line += [(r["branches"].get(b) or {}).get(c, "") for b in branches for c in labels]
+        writer.writerow(line)
+    return buf.getvalue()
+
+
+def _table(rows: list[dict], predictor) -> str:
+    labels = _labels(predictor)
+    lines = [f"{'file':<26}{'face':>5}{'box':>20}{'score':>7}{'label':>10}{'conf':>7}  " + " ".join(f"{c[:7]:>7}" for c in labels)]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"{Path(r['file']).name[:25]:<26}  ({r['error']})")
+            continue
+        box = "crop" if r["box"] is None else ",".join(map(str, r["box"]))
+        score = "" if r["detector_score"] is None else f"{r['detector_score']:.2f}"
+        probs = r["fused"] or r["branches"][predictor.face.branch]
+        lines.append(f"{Path(r['file']).name[:25]:<26}{r['face']:>5}{box:>20}{score:>7}{r['label']:>10}"
+                     f"{r['confidence']:>7.1%}  " + " ".join(f"{probs[c]:>7.3f}" for c in labels))
+    return "\n".join(lines)

@@ -1,0 +1,155 @@
+"""The model zoo end to end on tiny synthetic runs: publish, verify hashes, load by name, fused ``fer predict``."""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fer_face.data.synthetic import _face
+
+FER7 = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+
+
+def fer(*args, zoo_dir=None):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if zoo_dir is not None:
+        env["FER_ZOO_DIR"] = str(zoo_dir)
+    return subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True, env=env)
+
+
+def ok(r):
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def tiny_face_run(out, seed=0):
+    ok(fer("face", "train", "--backbone", "mobilenetv2_100", "--data", "synthetic", "--epochs", "1", "--seed", str(seed),
+           "--input-size", "48", "--set", "model.head_hidden=64", "--set", "train.batch_size=64", "--out", str(out),
+           "--no-progress"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    """A zoo folder with a tiny face model, a tiny landmark model and their logpool fusion, all published."""
+    root = tmp_path_factory.mktemp("zoo")
+    face = tiny_face_run(root / "runs" / "face")
+    lm = root / "runs" / "landmarks"
+    ok(fer("landmarks", "train", "--data", "synthetic", "--out", str(lm), "--epochs", "3", "--no-progress",
+           "--set", "mlp.hidden=[32]"))
+    fusion = root / "runs" / "fusion"
+    ok(fer("ensemble", "fuse", "--branch", str(face), "--branch", str(lm), "--method", "logpool", "--out", str(fusion),
+           "--no-progress"))
+    z = root / "zoo"
+    ok(fer("models", "add", str(face), "--name", "tiny_face", "--default", "--zoo", str(z)))
+    ok(fer("models", "add", str(lm), "--name", "tiny_landmarks", "--default", "--zoo", str(z)))
+    ok(fer("models", "add-fusion", str(fusion), "--name", "tiny_fusion", "--default", "--zoo", str(z)))
+    return {"root": root, "zoo": z, "face": face, "landmarks": lm, "fusion": fusion}
+
+
+def drawn_face_photo(path, seed=0):
+    rng = np.random.default_rng(seed)
+    canvas = np.full((320, 320), 90, np.uint8)
+    canvas[80:240, 80:240] = np.asarray(Image.fromarray(_face(rng, 3)).resize((160, 160), Image.Resampling.BICUBIC))
+    Image.fromarray(canvas).convert("RGB").save(path)
+    return path
+
+
+def test_manifest_records_files_hashes_and_provenance(zoo):
+    from fer_core import zoo as fer_zoo
+
+    manifest = fer_zoo.load_manifest(zoo["zoo"])
+    assert [m.name for m in manifest.models] == ["tiny_face", "tiny_landmarks"]
+    for m in manifest.models:
+        assert m.shipped and fer_zoo.sha256_file(zoo["zoo"] / m.file) == m.sha256
+        assert m.file.endswith(".safetensors") and m.default and m.temperature > 0
+        assert m.command.startswith("fer ") and m.metrics["split"] == "PrivateTest" and 0 <= m.metrics["ece"] <= 1
+        assert tuple(m.label_space) and len(m.fingerprint) == 64
+    (fusion,) = manifest.fusions
+    assert set(fusion.members.values()) == {
+        "tiny_face", "tiny_landmarks"}
+    listing = ok(fer("models", "list", "--zoo", str(zoo["zoo"]))).stdout
+    assert "tiny_face" in listing and "tiny_fusion" in listing
+
+
+def test_published_weights_predict_exactly_like_the_run(zoo, monkeypatch):
+    from fer_face.data import load_fer2013
+    from fer_face.predict import FaceModel, load_model
+
+    monkeypatch.setenv("FER_ZOO_DIR", str(zoo["zoo"]))
+    x, _ = load_fer2013("synthetic").split_arrays("PrivateTest")
+    published, run = load_model(device="cpu"), FaceModel.from_run(zoo["face"], device="cpu")
+    np.testing.assert_allclose(published.predict_crops(x[:16]), run.predict_crops(x[:16]), atol=1e-6)
+    assert published.fingerprint == run.fingerprint and published.name == "tiny_face"
+
+
+def test_fused_predict_on_photos_a_folder_and_bad_files(zoo, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    drawn_face_photo(photos / "a.jpg")
+    Image.fromarray(_face(np.random.default_rng(2), 4)).save(photos / "crop.png")
+    (photos / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    Image.fromarray(np.full((300, 400), 128, np.uint8)).save(photos / "blank.png")
+    r = fer("predict", str(photos), "--json", "--no-progress", zoo_dir=zoo["zoo"])
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    out = json.loads(r.stdout)
+    assert out["models"]["fusion"] == "tiny_fusion"
+    by_file = {os.path.basename(row["file"]): row for row in out["results"]}
+    assert set(by_file) == {"a.jpg", "crop.png", "corrupt.jpg", "blank.png"}
+    assert "corrupt or unreadable" in by_file["corrupt.jpg"]["error"] and by_file["blank.png"]["error"] == "no face found"
+    face = by_file["a.jpg"]
+    assert set(face["fused"]) == FER7 and sum(face["fused"].values()) == pytest.approx(1, abs=1e-4)
+    assert face["label"] == max(face["fused"], key=face["fused"].get)
+    assert set(face["branches"]) == {"face/tiny_face", "landmarks/tiny_landmarks"}
+    left, top, right, bottom = face["box"]
+    assert left < 160 < right and top < 160 < bottom and face["detector_score"] is not None
+    assert by_file["crop.png"]["box"] is None
+    csv_out = tmp_path / "out.csv"
+    r = fer("predict", str(photos / "a.jpg"), "--csv", str(csv_out), zoo_dir=zoo["zoo"])
+    ok(r)
+    rows = list(csv.DictReader(csv_out.open()))
+    assert len(rows) == 1 and rows[0]["label"] in FER7 and float(rows[0]["fused_happy"]) >= 0
+
+
+def test_a_fusion_applies_only_to_the_exact_runs_it_was_fit_on(zoo, tmp_path):
+    other = tiny_face_run(tmp_path / "other_face", seed=1)
+    photo = drawn_face_photo(tmp_path / "a.jpg")
+    r = ok(fer("predict", str(photo), "--face", str(other), "--json", zoo_dir=zoo["zoo"]))
+    out = json.loads(r.stdout)
+    assert out["models"]["fusion"] is None and out["results"][0]["fused"] is None
+    assert "no fusion applied" in r.stderr
+    r = fer("predict", str(photo), "--face", str(other), "--fusion", "tiny_fusion", zoo_dir=zoo["zoo"])
+    assert r.returncode == 2 and "not loaded as the exact run" in r.stderr and "Traceback" not in r.stderr
+    # the run it was fit on, given as a directory, is that member
+    r = ok(fer("predict", str(photo), "--face", str(zoo["face"]), "--json", zoo_dir=zoo["zoo"]))
+    assert json.loads(r.stdout)["models"]["fusion"] == "tiny_fusion"
+
+
+def test_a_changed_weights_file_is_refused(zoo, tmp_path):
+    tampered = tmp_path / "zoo"
+    shutil.copytree(zoo["zoo"], tampered)
+    weights = next(tampered.glob("face-*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    r = fer("predict", str(drawn_face_photo(tmp_path / "a.jpg")), zoo_dir=tampered)
+    assert r.returncode == 2 and "does not match the manifest" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_a_model_that_does_not_ship_needs_its_file(zoo, tmp_path):
+    z = tmp_path / "zoo"
+    ok(fer("models", "add", str(zoo["face"]), "--name", "big", "--default", "--not-shipped", "--zoo", str(z)))
+    kept = zoo["face"] / "face-big.safetensors"
+    assert kept.is_file() and not (z / "face-big.safetensors").exists()
+    photo = drawn_face_photo(tmp_path / "a.jpg")
+    r = fer("face", "predict", str(photo), zoo_dir=z)
+    assert r.returncode == 2 and "does not ship" in r.stderr and "weights file" in r.stderr
+    ok(fer("face", "predict", str(photo), "--model", "big", "--weights", str(kept), zoo_dir=z))
+    kept.unlink()

@@ -118,14 +118,14 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(manifest.to_json(), indent=2))
         return 0
-    print(f"{'model':<24}{'branch':<11}{'split':<13}{'acc':>8}{'ECE':>7}{'MB':>7}  {'ships':<6}recipe")
+    width = max([len(e.name) for e in [*manifest.models, *manifest.fusions]] + [5]) + 2
+    print(f"  {'model':<{width}}{'branch':<11}{'split':<13}{'acc':>8}{'ECE':>7}{'MB':>7}  {'ships':<6}recipe / members")
     for m in manifest.models:
-        mark = "*" if m.default else " "
-        print(f"{mark}{m.name:<23}{m.branch:<11}{m.metrics['split']:<13}{m.metrics['accuracy']:>8.2%}"
-              f"{m.metrics['ece']:>7.2%}{m.bytes / 1e6:>7.1f}  {'yes' if m.shipped else 'no':<6}{m.recipe}")
+        print(f"{'*' if m.default else ' '} {m.name:<{width}}{m.branch:<11}{m.metrics['split']:<13}"
+              f"{m.metrics['accuracy']:>8.2%}{m.metrics['ece']:>7.2%}{m.bytes / 1e6:>7.1f}  "
+              f"{'yes' if m.shipped else 'no':<6}{m.recipe or '-'}")
     for f in manifest.fusions:
-        mark = "*" if f.default else " "
-        print(f"{mark}{f.name:<23}{'fusion':<11}{f.metrics['split']:<13}{f.metrics['accuracy']:>8.2%}"
-              f"{f.metrics['ece']:>7.2%}{'':>7}  {'yes':<6}{' + '.join(f.members.values())}")
+        print(f"{'*' if f.default else ' '} {f.name:<{width}}{'fusion':<11}{f.metrics['split']:<13}"
+              f"{f.metrics['accuracy']:>8.2%}{f.metrics['ece']:>7.2%}{'':>7}  {'yes':<6}{' + '.join(f.members.values())}")
     print("* default", file=sys.stderr)
     return 0

@@ -11,7 +11,7 @@ import torch
 from fer_core import artifact
 from fer_core.errors import UserError
 from fer_core.checkpoint import load_checkpoint
-from fer_face.cli import resolve_config
+from fer_face.config import resolve_config
 from fer_face.compare import collect_row, to_markdown
 from fer_face.config import apply_overrides, load_recipe
 from fer_face.train import train

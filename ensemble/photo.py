@@ -90,12 +90,12 @@ class PhotoPredictor:
         if str(fusion) == NONE:
             return cls(face_model, lm_model)
         if fusion is not None:
-            return cls(face_model, lm_model, *_load_fusion(fusion))
+            return cls(face_model, lm_model, *load_fusion(fusion))
         without_fusion = cls(face_model, lm_model)
         shipped = zoo.load_manifest().default_fusion()
         if shipped is None:
             return without_fusion
-        loaded, name = _load_fusion(shipped.name)
+        loaded, name = load_fusion(shipped.name)
         if len(loaded.member_for(without_fusion.fingerprints())) < len(loaded.names):
             return without_fusion
         return cls(face_model, lm_model, loaded, name)
@@ -135,7 +135,7 @@ class PhotoPredictor:
         return self.face.label_space if branch == self.face.branch else self.landmarks.label_space
 
 
-def _load_fusion(name_or_dir: str | Path) -> tuple[FittedFusion, str]:
+def load_fusion(name_or_dir: str | Path) -> tuple[FittedFusion, str]:
     """A published fusion by name (its file checked against the manifest) or a fusion run directory."""
     manifest = zoo.load_manifest()
     published = {f.name: f for f in manifest.fusions}

@@ -1,7 +1,8 @@
-"""``fer predict``: calibrated, fused emotion probabilities for the faces in photos and folders of photos.
+"""``fer predict``: calibrated, fused emotion probabilities for the faces in photos, folders of photos, or a video.
 
 Out of the box it uses the shipped face and landmark models and the shipped fusion (``fer models list``);
-``--face`` / ``--landmarks`` / ``--fusion`` take another published name or a run directory you trained.
+``--face`` / ``--landmarks`` / ``--fusion`` take another published name or a run directory you trained. A video
+(``ensemble.video``, docs/video.md) also gets the voice and a timeline per time window.
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ def register(sub) -> None:
     out.add_argument("--csv", metavar="OUT", help="write one CSV row per face to OUT ('-' for stdout)")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    v = p.add_argument_group("video (mp4, mkv, webm, mov, avi; docs/video.md)")
+    v.add_argument("--voice", help="speech model: published name, run directory, or 'none' (default: shipped)")
+    v.add_argument("--every-n-frames", type=int, default=5, help="detect faces on every n-th frame, track between")
+    v.add_argument("--sample-fps", type=float, help="process at most this many frames per second (default: all)")
+    v.add_argument("--max-faces", type=int, default=1, help="faces followed at once, most confident first")
+    v.add_argument("--window", type=float, default=3.0, help="seconds per fused time window (default 3)")
+    v.add_argument("--hop", type=float, default=1.0, help="seconds between window starts (default 1)")
+    v.add_argument("--plot", metavar="OUT.png", help="plot of the fused probabilities over time")
+    v.add_argument("--annotate", metavar="OUT.mp4", help="the video with boxes, labels and its sound")
     p.set_defaults(func=run_predict)
 
 
@@ -64,7 +74,13 @@ def run_predict(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ensemble.photo import PhotoPredictor
+    from ensemble.video import is_video
 
+    videos = [p for p in args.inputs if p.is_file() and is_video(p)]
+    if videos:
+        if len(args.inputs) > 1:
+            raise UserError(f"{videos[0]}: give one video at a time (photos and folders go in a separate call)")
+        return run_video(args, videos[0])
     files = image_files(args.inputs)
     predictor = PhotoPredictor.load(args.face, args.landmarks, args.fusion, face_weights=args.face_weights,
                                     device=args.device)
@@ -93,6 +109,28 @@ def run_predict(args: argparse.Namespace) -> int:
     if predictor.fusion is None:
         print("note: no fusion applied (the face branch's label is shown)", file=sys.stderr)
     return 2 if failed else 0
+
+
+def run_video(args: argparse.Namespace, path: Path) -> int:
+    from ensemble.video import VideoOptions, VideoPredictor, predict_video, timeline_table, write_outputs
+
+    options = VideoOptions(every_n_frames=args.every_n_frames, sample_fps=args.sample_fps, max_faces=args.max_faces,
+                           detector=args.detector, window_s=args.window, hop_s=args.hop,
+                           progress=not args.no_progress)
+    options.check()  # before any model loads
+    predictor = VideoPredictor.load(args.face, args.landmarks, args.fusion, args.voice,
+                                    face_weights=args.face_weights, device=args.device)
+    result = predict_video(path, predictor, options)
+    written = write_outputs(result, csv=args.csv, json=args.json, plot=args.plot, annotate=args.annotate,
+                            progress=not args.no_progress)
+    if not (args.csv or args.json):
+        print(timeline_table(result))
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for target in written:
+        if target != "-":
+            print(f"wrote {target}", file=sys.stderr)
+    return 0
 
 
 def _emit(target: str, text: str) -> None:

@@ -1,0 +1,91 @@
+"""The soundtrack on sliding windows: the window grid, the sound/silence rule and the voice's probabilities.
+
+Grid (``window_grid``): windows of ``window_s`` seconds starting every ``hop_s`` seconds from 0; the last window
+is the first one that reaches the end of the video, and every window ends at ``min(start + window_s,
+duration)``. A video shorter than one window is one window. The face side is averaged on the same grid.
+
+Sound rule (``sound_levels``): a window's level is the RMS of its samples in dBFS. It is *sound* when it is within
+``silence_db`` (default 35 dB) of the loudest window of the clip and above ``FLOOR_DBFS`` (-60 dBFS, the level
+below which ``fer_audio.decode`` calls a clip silent); otherwise it is silence and the voice gives no prediction
+for it. The rule separates sound from silence, not speech from other sounds: music or noise as loud as the voice
+counts as sound.
+
+Voice probabilities: each sound window, resampled to the speech model's rate, is scored by the speech model
+(calibrated, in its own label space) and mapped onto FER2013's 7 classes with ``fer_audio.evaluate.to_fer7_probs``
+(calm + neutral -> neutral).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fer_audio.decode import MIN_SECONDS
+from fer_audio.evaluate import to_fer7_probs
+from fer_audio.predict import AudioPredictor
+from fer_core.calibration import calibrated_probs
+from fer_core.labels import FER7
+
+FLOOR_DBFS = -60.0
+DEFAULT_SILENCE_DB = 35.0
+
+
+def window_grid(duration: float, window_s: float, hop_s: float) -> list[tuple[float, float]]:
+    """(start, end) seconds of every window; together they cover [0, duration]."""
+    if window_s <= 0 or hop_s <= 0:
+        raise ValueError("window and hop must be positive")
+    windows, start = [], 0.0
+    while True:
+        end = min(start + window_s, duration)
+        windows.append((round(start, 6), round(end, 6)))
+        if end >= duration - 1e-9:
+            return windows
+        start += hop_s
+
+
+def window_slice(window: tuple[float, float], sample_rate: int) -> slice:
+    return slice(round(window[0] * sample_rate), round(window[1] * sample_rate))
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    """RMS level in dB relative to full scale (1.0); -200 for digital silence or no samples."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
+    return 20 * np.log10(max(rms, 1e-10))
+
+
+def sound_levels(wave: np.ndarray, sample_rate: int, windows: list[tuple[float, float]],
+                 silence_db: float = DEFAULT_SILENCE_DB) -> tuple[np.ndarray, np.ndarray]:
+    """(level in dBFS, is sound) per window of a mono waveform."""
+    levels = np.array([rms_dbfs(wave[window_slice(w, sample_rate)]) for w in windows])
+    loudest = levels.max()
+    sound = (levels >= loudest - silence_db) & (levels > FLOOR_DBFS)
+    return levels, sound
+
+
+@dataclass
+class VoiceWindows:
+    level_db: np.ndarray  # (W,)
+    sound: np.ndarray  # (W,) bool
+    probs: np.ndarray  # (W, C) calibrated, the speech model's own labels; NaN rows where not scored
+    fer7: np.ndarray  # (W, 7) the same mapped onto FER7; NaN rows where not scored
+
+    @property
+    def scored(self) -> np.ndarray:
+        return np.isfinite(self.fer7).all(1)
+
+
+def voice_windows(wave: np.ndarray, windows: list[tuple[float, float]], voice: AudioPredictor,
+                  silence_db: float = DEFAULT_SILENCE_DB) -> VoiceWindows:
+    """Score the sound windows of a mono waveform at ``voice.sample_rate``, in one batch."""
+    rate = voice.sample_rate
+    levels, sound = sound_levels(wave, rate, windows, silence_db)
+    long_enough = np.array([w[1] - w[0] >= MIN_SECONDS for w in windows])
+    todo = np.flatnonzero(sound & long_enough)
+    probs = np.full((len(windows), len(voice.label_space)), np.nan)
+    fer7 = np.full((len(windows), len(FER7)), np.nan)
+    if len(todo):
+        logits = voice.logits_for_waves([wave[window_slice(windows[i], rate)] for i in todo])
+        probs[todo] = calibrated_probs(logits, voice.temperature)
+        fer7[todo] = to_fer7_probs(probs[todo], voice.label_space)
+    return VoiceWindows(levels, sound, probs, fer7)

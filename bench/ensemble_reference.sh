@@ -3,14 +3,14 @@
 # (results/ravdess/pseudo-pairs): every command behind the README's ensemble tables. About 20 minutes on 2 cores, 11 of them the
 # 255-subset ablation, which runs last.
 set -euo pipefail
-# The paper's three backbones and the landmark ensemble, plus cheap extra members: the session-4 MobileNetV2 and
-# EfficientNet-B0 (label-smoothed parents of today's nets) and session 3's (their parents). Session 9's ResNet-18 and
-# session 10's VGG are fused separately below (a ninth member would double the 255-subset ablation).
+# The paper's three backbones and the landmark ensemble, plus cheap extra members: the label-smoothed parents of the
+# MobileNetV2 and EfficientNet-B0 references (results/fer2013/session4/) and their own parents (session3/). The
+# ResNet-18 and the VGG are fused separately below (a ninth member would double the 255-subset ablation).
 B=(--branch results/fer2013/mobilenetv2_100 --branch results/fer2013/efficientnet_b0
    --branch results/fer2013/efficientnet_b2 --branch results/fer2013/landmarks
    --branch results/fer2013/session4/mobilenetv2_100 --branch results/fer2013/session4/efficientnet_b0
    --branch results/fer2013/session3/mobilenetv2_100 --branch results/fer2013/session3/efficientnet_b0)
-# The issue's target set: three backbones + landmarks.
+# The paper's three backbones + landmarks.
 PAPER=(--branch results/fer2013/mobilenetv2_100 --branch results/fer2013/efficientnet_b0
        --branch results/fer2013/efficientnet_b2)
 CORE=("${PAPER[@]}" --branch results/fer2013/landmarks)
@@ -20,14 +20,14 @@ fer ensemble fuse "${B[@]}" --method logpool --out results/fer2013/ensemble/logp
 fer ensemble fuse "${B[@]}" --method mean --out results/fer2013/ensemble/mean --no-progress
 fer ensemble fuse "${CORE[@]}" --method stacking --out results/fer2013/ensemble/core-stacking --no-progress
 fer ensemble fuse "${CORE[@]}" --method logpool --out results/fer2013/ensemble/core-logpool --no-progress
-# The target set plus a fourth backbone from another architecture family (session 9's ResNet-18), with its own
+# The paper's three backbones + landmarks plus a fourth backbone from another family (ResNet-18), with its own
 # ablation: 31 subsets, about a minute.
 PLUS=("${CORE[@]}" --branch results/fer2013/resnet18)
 fer ensemble fuse "${PLUS[@]}" --method stacking --out results/fer2013/ensemble/core-plus-resnet18-stacking --no-progress
 fer ensemble fuse "${PLUS[@]}" --method logpool --out results/fer2013/ensemble/core-plus-resnet18-logpool --no-progress
 fer ensemble ablate "${PLUS[@]}" --method mean --method logpool --method stacking \
     --out results/fer2013/ensemble/core-plus-resnet18-ablation --no-progress
-# And a fifth backbone with neither residual nor depthwise layers (session 10's 48-px VGG): the six-branch
+# And a fifth backbone with neither residual nor depthwise layers (the 48-px VGG): the six-branch
 # fusions and their ablation (63 subsets, about two minutes).
 SIX=("${PLUS[@]}" --branch results/fer2013/vgg48_slim)
 fer ensemble fuse "${SIX[@]}" --method logpool --out results/fer2013/ensemble/core-plus-resnet18-vgg-logpool --no-progress

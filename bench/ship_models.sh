@@ -40,7 +40,7 @@ EOF
 )
 rm -rf "$FUSION" && cp -r "runs/fusion-$best" "$FUSION"
 
-fer models add "$FACE" --name vgg48_slim_6ep --default \
+fer models add "$FACE" --name vgg48_slim_6ep --default --half \
     --description "48-px VGG, six-epoch recipe fer2013/vgg48_slim_6ep, from scratch"
 fer models add "$LANDMARKS" --name landmarks_geometry --default \
     --description "68 dlib landmarks: coordinates, descriptors, distances; 5-MLP ensemble"

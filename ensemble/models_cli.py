@@ -38,6 +38,9 @@ def register(sub) -> None:
     add.add_argument("--default", action="store_true", help="make it its branch's default model")
     add.add_argument("--not-shipped", action="store_true",
                      help="record the model and its sha256 but keep the weights out of the package (large models)")
+    add.add_argument("--half", action="store_true",
+                     help="store floating-point weights as float16 (half the size; check the predictions with "
+                          "bench/half_precision.py first)")
     add.add_argument("--description", default="", help="one line for 'fer models list'")
     add.add_argument("--zoo", type=Path, help="manifest folder (default: $FER_ZOO_DIR, else the package's)")
     add.set_defaults(func=run_add)
@@ -76,8 +79,9 @@ def run_add(args: argparse.Namespace) -> int:
     fields["command"] = zoo.as_user_command(fields["command"])
     file_name = f"{branch}-{args.name}.safetensors"
     path = manifest.root / file_name
-    zoo.write_tensors(tensors, path)
+    zoo.write_tensors(tensors, path, half=args.half)
     entry = zoo.ZooModel(name=args.name, **fields, sha256=zoo.sha256_file(path), run=args.run.as_posix(),
+                         dtype="float16" if args.half else "float32",
                          file=None if args.not_shipped else file_name, bytes=path.stat().st_size,
                          default=args.default, description=args.description)
     if args.not_shipped:

@@ -14,7 +14,7 @@ How (docs/video.md has the rules in full):
   every ``every_n_frames``-th processed frame with the photos' detector and followed in between
   (``video_track``: one id per person, ``max_faces`` most confident). ``sample_fps`` processes fewer frames.
 * Every processed frame's tracked face is cropped to 48x48 and scored by the face model in batches; the landmark
-  model (costly per crop) runs on detection frames only.
+  model runs on detection frames only, its crops batched too.
 * The soundtrack is cut into windows (``window_s``, ``hop_s``); windows quieter than ``silence_db`` below the
   loudest one are silence; the others are scored by the speech model and mapped onto FER2013's 7 classes
   (``video_voice``).

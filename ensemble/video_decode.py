@@ -152,7 +152,9 @@ def iter_frames(info: VideoInfo, pixel_format: str = "gray") -> Iterator[tuple[i
     """(index, time, pixels as ``pixel_format``: 'gray' (H, W) or 'rgb24' (H, W, 3)) per decoded frame."""
     with _open(info.path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # One decoding thread: FFmpeg's frame threads can deadlock with torch loaded when decoding stops early
+        # (PyAV issues 1849, 1861), and decoding is a small share of the cost here.
+        stream.codec_context.thread_count = 1
         frame_s = 1.0 / info.fps
         previous = -frame_s
         try:

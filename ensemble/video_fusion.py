@@ -98,7 +98,9 @@ class WindowFusion:
                  voice_fusion_name: str | None = None):
         self.photo, self.voice = photo, voice
         self.voice_fusion, self.voice_fusion_name = voice_fusion, voice_fusion_name
-        self.notes: list[str] = []
+        self.members: dict[str, str] = {}
+        self.face_side: str | None = None
+        self.pool: FittedFusion | None = None
         if voice_fusion is not None:
             if voice is None:
                 raise UserError(f"fusion {voice_fusion_name} has an audio member; load a speech model to use it")
@@ -107,15 +109,14 @@ class WindowFusion:
             self.voice_in_fer7 = {name: self._voice_labels_are_fer7(name)
                                   for name, key in self.members.items() if key == voice.branch}
             self.label_space = voice_fusion.label_space
-            self.face_side, self.pool = None, None
-        else:
-            self.members = {}
-            self.label_space = photo.fusion.label_space if photo.fusion is not None else photo.face.label_space
-            self.face_side = photo.fusion_name if photo.fusion is not None else photo.face.branch
-            self.pool = None if voice is None else product_of_experts(self.face_side, self.label_space, voice.branch)
-            if self.pool is not None and not set(FER7) & set(self.label_space):
+            return
+        self.label_space = photo.fusion.label_space if photo.fusion is not None else photo.face.label_space
+        self.face_side = photo.fusion_name if photo.fusion is not None else photo.face.branch
+        if voice is not None:
+            if not set(FER7) & set(self.label_space):
                 raise UserError(f"the face side's labels {self.label_space} share no class with the voice's FER7 "
                                 "labels; they cannot be pooled (use --voice none)")
+            self.pool = product_of_experts(self.face_side, self.label_space, voice.branch)
 
     def describe(self) -> dict[str, Any]:
         if self.voice_fusion is not None:
@@ -123,9 +124,10 @@ class WindowFusion:
                     "members": self.members, "weights": self.voice_fusion.method.weights(self.voice_fusion.names)}
         face_side = self.face_side if self.photo.fusion is None else f"fusion {self.face_side}"
         if self.pool is None:
-            return {"method": f"face side only ({face_side}); no voice model", "members": {}, "weights": {}}
-        return {"method": DEFAULT_POOL, "face_side": face_side, "members": {}, "weights": {self.face_side: 1.0,
-                                                                                         self.voice.branch: 1.0}}
+            return {"method": "face side only (no speech model)", "face_side": face_side, "members": {},
+                    "weights": {}}
+        return {"method": DEFAULT_POOL, "face_side": face_side, "members": {},
+                "weights": {self.face_side: 1.0, self.voice.branch: 1.0}}
 
     def fuse(self, face: np.ndarray, landmarks: np.ndarray | None, voice: np.ndarray | None,
              voice_fer7: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray]:
@@ -134,19 +136,16 @@ class WindowFusion:
         Inputs are (N, C_b) calibrated probabilities of the loaded branches, NaN rows where absent: the face and
         landmark branches' window averages, the voice in its own labels and mapped onto FER7.
         """
+        by_branch = {self.photo.face.branch: face}
+        if self.photo.landmarks is not None:
+            by_branch[self.photo.landmarks.branch] = landmarks
         if self.voice_fusion is not None:
-            by_branch = {self.photo.face.branch: face}
-            if self.photo.landmarks is not None:
-                by_branch[self.photo.landmarks.branch] = landmarks
             by_branch[self.voice.branch] = voice
             by_member = {name: voice_fer7 if self.voice_in_fer7.get(name) else by_branch[key]
                          for name, key in self.members.items()}
             return None, self.voice_fusion.fuse(by_member)
         face_side = face
         if self.photo.fusion is not None:
-            by_branch = {self.photo.face.branch: face}
-            if self.photo.landmarks is not None:
-                by_branch[self.photo.landmarks.branch] = landmarks
             face_side = self.photo.fusion.fuse({name: by_branch[key] for name, key in self.photo.members.items()})
         if self.pool is None or voice_fer7 is None:
             return face_side, np.array(face_side, np.float64)

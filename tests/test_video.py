@@ -35,6 +35,9 @@ from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
 from fer_face.faces import crop_face, detect_faces, to_gray
 
+# the module fixture trains two tiny models: a minute on an idle machine, several on a busy one
+pytestmark = pytest.mark.timeout(900)
+
 SIZE, FPS, SECONDS, HEAD = (320, 240), 10, 4.0, 200
 SAMPLE_RATE = 16000
 QUIET = VideoOptions(progress=False)
@@ -218,6 +221,17 @@ def test_audio_and_video_stay_aligned(tmp_path):
         loud = np.flatnonzero(np.abs(sound[0]) > 0.3)
         assert abs(loud[0] / SAMPLE_RATE - 2.5) < 0.03, suffix
         assert sum(1 for _ in iter_frames(info)) == N_FRAMES, suffix
+
+
+@pytest.mark.timeout(120)
+def test_stopping_decoding_early_does_not_hang(clip):
+    """FFmpeg's frame-threaded decoding can deadlock, with torch loaded (it is, by the models), when a decode loop
+    stops early; frames are decoded on one thread."""
+    info = probe_video(clip)
+    for _ in range(5):
+        for index, _, _ in iter_frames(info):
+            if index == 2:
+                break
 
 
 def test_a_video_without_audio_is_face_only(predictor, tmp_path):

@@ -1,0 +1,62 @@
+"""Does storing a published face model in float16 change its predictions? FER2013 PrivateTest, float32 vs float16.
+
+    python bench/half_precision.py [--model NAME] --data data/fer2013.zip
+
+Loads the float32 weights of the model's run (its best.pt, as 'fer models add' exports them), rounds every
+floating-point tensor to float16 and back, and compares the calibrated
+probabilities on every PrivateTest image: argmax agreement, largest probability change, accuracy of both.
+Writes bench/results/half_precision.json; ``fer models add --half`` ships a model in float16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fer_core import atomic, zoo
+from fer_face.data import load_fer2013
+from fer_face.inference import tta_settings
+from fer_face.models import model_from_config
+from fer_face.predict import FaceModel
+from fer_face.publish import export_run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="published face model (default: the default face model)")
+    ap.add_argument("--data", default="data/fer2013.zip")
+    ap.add_argument("--out", type=Path, default=Path("bench/results/half_precision.json"))
+    args = ap.parse_args()
+    manifest = zoo.load_manifest()
+    entry = manifest.model(args.model) if args.model else manifest.default_model("face")
+    tensors, _ = export_run(entry.run)
+    models = {}
+    for dtype in ("float32", "float16"):
+        net = model_from_config({**entry.config["model"], "pretrained": False}, len(entry.label_space))
+        rounded = {k: v.to(getattr(torch, dtype)).float() if v.is_floating_point() else v for k, v in tensors.items()}
+        net.load_state_dict(rounded)
+        models[dtype] = FaceModel(net.eval(), name=entry.name, label_space=entry.label_space,
+                                  temperature=entry.temperature, views=tta_settings(entry.config["eval"]),
+                                  fingerprint=entry.fingerprint, source=entry.name, device=torch.device("cpu"))
+    x, y = load_fer2013(args.data).split_arrays("PrivateTest")
+    probs = {dtype: m.predict_crops(x) for dtype, m in models.items()}
+    a, b = probs["float32"], probs["float16"]
+    result = {
+        "benchmark": "float16 storage of a face model: PrivateTest predictions against float32",
+        "command": "python bench/half_precision.py --data " + f"data/{Path(args.data).name}",
+        "model": entry.name, "n": int(len(y)),
+        "argmax_agreement": float((a.argmax(1) == b.argmax(1)).mean()),
+        "max_abs_probability_change": float(np.abs(a - b).max()),
+        "accuracy_float32": float((a.argmax(1) == y).mean()), "accuracy_float16": float((b.argmax(1) == y).mean()),
+        "threads": torch.get_num_threads(), "loadavg": [round(v, 2) for v in os.getloadavg()],
+    }
+    atomic.write_json(args.out, result)
+    print(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -34,8 +34,8 @@ fer ensemble fuse "${SIX[@]}" --method logpool --out results/fer2013/ensemble/co
 fer ensemble fuse "${SIX[@]}" --method stacking --out results/fer2013/ensemble/core-plus-resnet18-vgg-stacking --no-progress
 fer ensemble ablate "${SIX[@]}" --method mean --method logpool --method stacking \
     --out results/fer2013/ensemble/core-plus-resnet18-vgg-ablation --no-progress
-# And a second VGG seed (session 11): PublicTest chose seed 1 as the reference (results/fer2013/vgg48_slim), so
-# session 10's seed 0 is archived and joins as a seventh member; the two seeds alone; the ablation of the seven
+# And a second VGG seed: PublicTest chose seed 1 as the reference (results/fer2013/vgg48_slim); seed 0
+# (results/fer2013/session10/vgg48_slim) joins as a seventh member; the two seeds alone; the ablation of the seven
 # (127 subsets, about four minutes).
 SEVEN=("${SIX[@]}" --branch results/fer2013/session10/vgg48_slim)
 fer ensemble fuse "${SEVEN[@]}" --method logpool --out results/fer2013/ensemble/core-plus-resnet18-vgg-2seeds-logpool --no-progress
@@ -44,8 +44,8 @@ fer ensemble fuse --branch results/fer2013/vgg48_slim --branch results/fer2013/s
     --out results/fer2013/ensemble/vgg-2seeds-logpool --no-progress
 fer ensemble ablate "${SEVEN[@]}" --method mean --method logpool --method stacking \
     --out results/fer2013/ensemble/core-plus-resnet18-vgg-2seeds-ablation --no-progress
-# Session 12: the landmark branch with appearance at the landmarks (results/fer2013/landmarks_hog: geometry + HOG of
-# the landmark-aligned face) in place of the geometry-only one, and the ablation of the target set with both landmark
+# The landmark branch with appearance at the landmarks (results/fer2013/landmarks_hog: geometry + HOG of
+# the landmark-aligned face) in place of the geometry-only one, and the ablation of the paper's three + both landmark
 # runs (31 subsets): its fit_cv_accuracy column (cross-fitted PublicTest accuracy) chooses a subset without PrivateTest.
 CORE_HOG=("${PAPER[@]}" --branch results/fer2013/landmarks_hog)
 fer ensemble fuse "${CORE_HOG[@]}" --method stacking --out results/fer2013/ensemble/core-hog-stacking --no-progress

@@ -70,10 +70,6 @@ class VoiceWindows:
     probs: np.ndarray  # (W, C) calibrated, the speech model's own labels; NaN rows where not scored
     fer7: np.ndarray  # (W, 7) the same mapped onto FER7; NaN rows where not scored
 
-    @property
-    def scored(self) -> np.ndarray:
-        return np.isfinite(self.fer7).all(1)
-
 
 def voice_windows(wave: np.ndarray, windows: list[tuple[float, float]], voice: AudioPredictor,
                   silence_db: float = DEFAULT_SILENCE_DB) -> VoiceWindows:

@@ -14,13 +14,13 @@ import json
 import os
 import platform
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from bench_record import timings_ms
 from fer_core import atomic, zoo
 from fer_face.faces import DEFAULT_DETECTOR, crop_face, detect_faces, to_gray
 from ensemble.photo import PhotoPredictor
@@ -35,13 +35,7 @@ def test_photo() -> np.ndarray:
 
 
 def timed(fn, repeats: int) -> dict[str, float]:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    times.sort()
+    times = timings_ms(fn, repeats)
     return {"median_ms": round(statistics.median(times), 2), "p90_ms": round(times[int(0.9 * (len(times) - 1))], 2)}
 
 

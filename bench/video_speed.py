@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ import soundfile
 import torch
 from PIL import Image
 
-from bench_record import write_record
+from bench_record import median_ms, write_record
 from ensemble.photo import PhotoPredictor
 from ensemble.video import DEFAULT_EVERY_N_FRAMES, VideoOptions, VideoPredictor, predict_video
 from ensemble.video_decode import iter_frames, probe_video
@@ -111,16 +110,6 @@ def write_clip(path: Path, seconds: float, fps: int) -> str:
         out.mux(audio.encode(frame))
         out.mux(audio.encode())
     return sound
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return round(statistics.median(times), 2)
 
 
 def face_model(name: str | None) -> tuple[FaceModel, str]:

@@ -1,6 +1,6 @@
 """Decode-once benchmark: first load of FER2013 from the zip (cold cache) vs second load (cache hit).
 
-    python bench/data_cache.py [--data ../shared/data/fer2013.zip] [--out bench/results/data_cache.json]
+    python bench/data_cache.py [--data data/fer2013.zip] [--out bench/results/data_cache.json]
 
 Targets (issue 2): first load from the zip < 30 s on 2 cores, second load of all 35,887 images < 1 s.
 """
@@ -21,7 +21,7 @@ from bench_record import write_record  # noqa: E402
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default = Path(os.environ.get("FER_DATA_ROOT", "../shared/data")) / "fer2013.zip"
+    default = Path(os.environ.get("FER_DATA_ROOT", "data")) / "fer2013.zip"
     p.add_argument("--data", type=Path, default=default)
     p.add_argument("--repeats", type=int, default=5, help="cache-hit loads to time (median reported)")
     p.add_argument("--out", type=Path, default=Path("bench/results/data_cache.json"))

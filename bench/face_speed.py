@@ -120,7 +120,7 @@ def extract_training_jpegs(zip_path: Path, dest: Path, limit: int) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("FER_DATA_ROOT", "../shared/data")) / "fer2013.zip")
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("FER_DATA_ROOT", "data")) / "fer2013.zip")
     ap.add_argument("--backbones", nargs="+", default=["mobilenetv2_100", "efficientnet_b0", "efficientnet_b2"])
     ap.add_argument("--recipe", default="improved")
     ap.add_argument("--steps", type=int, default=20, help="timed training steps per loop")

@@ -1,6 +1,6 @@
 """Benchmark: dlib 68-point landmark extraction for every FER2013 image, in parallel worker processes.
 
-    .venv/bin/python bench/landmarks_extract.py --data ../shared/data/fer2013.zip --workers 2
+    .venv/bin/python bench/landmarks_extract.py --data data/fer2013.zip --workers 2
 
 Bypasses the landmark cache (always extracts), and writes a JSON record (default
 bench/results/landmarks_extract.json) with the wall time, the CPU time the workers used, the machine's

@@ -24,7 +24,7 @@ from bench_record import write_record  # noqa: E402
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", type=Path, help="finished face run directories (with best.pt)")
-    p.add_argument("--data", type=Path, default=Path(os.environ.get("FER_DATA_ROOT", "../shared/data")) / "fer2013.zip")
+    p.add_argument("--data", type=Path, default=Path(os.environ.get("FER_DATA_ROOT", "data")) / "fer2013.zip")
     p.add_argument("--shifts", type=int, nargs="+", default=[0, 1, 2, 3])
     p.add_argument("--out", type=Path, default=Path("bench/results/tta_select.json"))
     args = p.parse_args()

@@ -130,3 +130,59 @@ def probability_bars(probs: pd.DataFrame) -> alt.Chart:
         .properties(height=300)
     )
 
+
+
+KIND_COLOURS = {"face": "#4c78a8", "landmarks": "#72b7b2", "speech": "#f58518", "fusion": "#b279a2",
+                "cv": "#9d755d", "paper": "#bab0ac"}
+BEST_COLOUR = "#21c354"  # the tables' best-value green
+
+
+def accuracy_bars(acc: pd.DataFrame, dataset_order: list[str]) -> alt.FacetChart:
+    """``tables.accuracy_frame`` as horizontal bars, one panel per dataset, highest accuracy on top (ours and the
+    paper's together); our best run per dataset outlined and labelled in green (paper bars are never marked)."""
+    # Vega-Lite ignores an encoding sort inside a faceted layer: the rows go in data order (sort=None).
+    df = acc.sort_values("accuracy", ascending=False, kind="stable")
+    df = df.assign(label=[f"{a:.2%}" + (" best" if b else "") for a, b in zip(df["accuracy"], df["best"])])
+    kinds = [k for k in KIND_COLOURS if k in set(df["kind"])] + sorted(set(df["kind"]) - set(KIND_COLOURS))
+    base = alt.Chart().encode(
+        y=alt.Y("name:N", sort=None, title=None, axis=alt.Axis(labelLimit=320)),
+        x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="test accuracy"),
+    )
+    bars = base.mark_bar(strokeWidth=3).encode(
+        color=alt.Color("kind:N", scale=alt.Scale(domain=kinds, range=[KIND_COLOURS.get(k, "#888888") for k in kinds]),
+                        legend=alt.Legend(orient="bottom", title=None)),
+        stroke=alt.condition("datum.best", alt.value(BEST_COLOUR), alt.value(None)),
+        tooltip=["name:N", "kind:N", "source:N", alt.Tooltip("accuracy:Q", format=".2%"), "run:N"],
+    )
+    text = base.mark_text(align="left", dx=4).encode(
+        text="label:N",
+        color=alt.condition("datum.best", alt.value("#0e8a35"), alt.value("#444444")),
+    )
+    return (
+        alt.layer(bars, text, data=df)
+        .properties(width=460, height=alt.Step(22))
+        .facet(row=alt.Row("dataset:N", sort=dataset_order, title=None,
+                           header=alt.Header(labelAngle=0, labelOrient="top", labelAnchor="start",
+                                             labelFontWeight="bold", labelFontSize=13)))
+        .resolve_scale(y="independent")
+    )
+
+
+def video_timeline(timeline: pd.DataFrame, labels: list[str], duration: float) -> alt.Chart:
+    """``live.timeline_frame``: fused probability of each emotion at the window centres over the video's
+    ``duration`` (s), one panel per face track when there are several."""
+    chart = (
+        alt.Chart(timeline)
+        .mark_line(point=alt.OverlayMarkDef(size=30))
+        .encode(
+            x=alt.X("time:Q", scale=alt.Scale(domain=[0, duration]), title="time (s), window centre"),
+            y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="fused probability"),
+            color=alt.Color("emotion:N", sort=labels, legend=alt.Legend(orient="right", title=None)),
+            tooltip=["track:N", "emotion:N", alt.Tooltip("start:Q", format=".2f", title="window from (s)"),
+                     alt.Tooltip("end:Q", format=".2f", title="to (s)"), alt.Tooltip("probability:Q", format=".1%")],
+        )
+        .properties(height=260)
+    )
+    if timeline["track"].nunique() > 1:
+        return chart.facet(row=alt.Row("track:N", title=None))
+    return chart.interactive()

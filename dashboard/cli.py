@@ -29,14 +29,14 @@ def register(sub) -> None:
 
 
 def streamlit_command(args: argparse.Namespace) -> list[str]:
-    from dashboard.uploads import MAX_AUDIO_MB, MAX_IMAGE_MB
+    from dashboard.uploads import MAX_AUDIO_MB, MAX_IMAGE_MB, MAX_VIDEO_MB
 
     return [
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.port", str(args.port),
         "--server.address", args.host,
         "--server.headless", "true" if args.no_browser else "false",
-        "--server.maxUploadSize", str(max(MAX_IMAGE_MB, MAX_AUDIO_MB)),
+        "--server.maxUploadSize", str(max(MAX_IMAGE_MB, MAX_AUDIO_MB, MAX_VIDEO_MB)),
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",
         "--", "--results", str(args.results.expanduser().resolve()),

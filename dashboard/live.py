@@ -1,13 +1,15 @@
-"""Live inference for the Try-it page: the published models (or trained runs) on one photo or speech clip.
+"""Live inference for the Try-it page: the published models (or trained runs) on one photo, speech clip or video.
 
 A photo goes through ``ensemble.photo.PhotoPredictor`` (face + landmarks, and a fusion only when every member
-it was fit on is the exact loaded run, matched by fingerprint); a clip through ``fer_audio.predict``. Loaded
+it was fit on is the exact loaded run, matched by fingerprint); a clip through ``fer_audio.predict``; a video
+through ``ensemble.video.predict_video`` (what ``fer predict VIDEO`` runs) with the same models. Loaded
 models are cached with ``st.cache_resource``, keyed by the manifest's and the weights' modification times.
 Every failure comes back as a one-line note: nothing here raises into the page.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
+from dashboard import uploads
 from dashboard.loader import Results, Run, fingerprint, load_results
 from dashboard.state import file_stamp
 from fer_core import zoo
@@ -267,3 +270,91 @@ def private_test(source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ds = load_fer2013(source)
     images, labels = ds.split_arrays("PrivateTest")
     return images, labels, ds.split_ids("PrivateTest")
+
+
+# ---------------------------------------------------------------------------------------------- video
+VIDEO_FRAMES_SHOWN = 4
+NO_FACE_TRACK = "no face (voice only)"
+
+
+@dataclass
+class AnnotatedFrame:
+    time: float  # s since the first video frame
+    image: Image.Image
+    caption: str
+
+
+@dataclass
+class VideoOutcome:
+    result: Any  # ensemble.video_result.VideoResult
+    timeline: pd.DataFrame  # long: start, end, time (window centre), track, emotion, probability (fused)
+    frames: list[AnnotatedFrame]
+
+
+def video_predictor(photo, speech=None):
+    """An ``ensemble.video.VideoPredictor`` of the loaded photo models (with their fusion) and the speech model
+    (None: face only); windows are fused as ``fer predict VIDEO`` does by default."""
+    from ensemble.video import VideoPredictor
+
+    return VideoPredictor(photo, speech)
+
+
+def timeline_frame(result) -> pd.DataFrame:
+    """The fused probabilities per time window and face track, in long format for ``charts.video_timeline``."""
+    rows = [{"start": r.start, "end": r.end, "time": (r.start + r.end) / 2,
+             "track": NO_FACE_TRACK if r.track is None else f"face #{r.track}", "emotion": emotion,
+             "probability": p}
+            for r in result.rows if r.fused is not None for emotion, p in r.fused.items()]
+    return pd.DataFrame(rows, columns=["start", "end", "time", "track", "emotion", "probability"])
+
+
+def timeline_table(result) -> pd.DataFrame:
+    """One row per time window and track: sound, label, confidence and the fused probabilities."""
+    rows = [{"start (s)": r.start, "end (s)": r.end, "track": "—" if r.track is None else f"#{r.track}",
+             "sound": "—" if r.sound is None else ("yes" if r.sound else "no"), "label": r.label or "—",
+             "confidence": r.confidence, **{c: (r.fused or {}).get(c) for c in result.label_space}}
+            for r in result.rows]
+    return pd.DataFrame(rows, columns=["start (s)", "end (s)", "track", "sound", "label", "confidence",
+                                       *result.label_space])
+
+
+def annotated_frames(result, count: int = VIDEO_FRAMES_SHOWN) -> list[AnnotatedFrame]:
+    """``count`` frames spread over the video (those with a tracked face, when there are any), each drawn as in
+    ``fer predict VIDEO --annotate``: boxes, track ids and the fused label of the nearest window."""
+    from PIL import ImageFont
+
+    from ensemble.video_decode import iter_frames
+    # the drawing of `fer predict VIDEO --annotate`, so these frames look exactly like the annotated MP4's
+    from ensemble.video_output import draw_tracks, labels_by_track, nearest_label
+
+    pool = [f for f in result.frames if f.boxes] or result.frames
+    if not pool:
+        return []
+    picks = {pool[round(i)].index: pool[round(i)] for i in np.linspace(0, len(pool) - 1, min(count, len(pool)))}
+    labels = labels_by_track(result)
+    font = ImageFont.load_default(size=max(12, result.info.height // 30))
+    out = []
+    with contextlib.closing(iter_frames(result.info, "rgb24")) as frames:
+        for index, t, rgb in frames:
+            if index in picks:
+                image = Image.fromarray(rgb)
+                draw_tracks(image, picks[index].boxes, labels, t, font)
+                found = [(track, nearest_label(labels.get(track, []), t)) for track, _ in picks[index].boxes]
+                said = ", ".join(f"#{track} " + (f"{hit[0]} {hit[1]:.0%}" if hit else "?")
+                                 for track, hit in found) or "no face"
+                out.append(AnnotatedFrame(t, image, f"{t:.1f} s · {said}"))
+            if index >= max(picks):
+                break
+    return out
+
+
+def predict_video(predictor, path: Path) -> tuple[VideoOutcome | None, str | None]:
+    """The timeline of a video checked by ``uploads.video_file``, or None and why (one line)."""
+    from ensemble.video import VideoOptions, predict_video as run
+
+    try:
+        result = run(path, predictor, VideoOptions(progress=False, limits=uploads.video_limits()))
+        frames = annotated_frames(result)
+    except Exception as e:
+        return None, f"The video could not be scored ({describe(e).replace(f'{path}: ', '')})."
+    return VideoOutcome(result, timeline_frame(result), frames), None

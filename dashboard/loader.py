@@ -5,17 +5,22 @@ A run directory is any folder holding ``metrics.json`` (finished) or ``config.js
 reads it, so nothing here raises on bad input: a corrupt or half-written file becomes one line in
 ``Results.problems`` and the run (or just that file's view) is skipped.
 
+``index.csv`` at the results root (written by ``fer results index``) names the published runs, one row each;
+the pages list those by default and open on the best of them. Without it every run counts.
+
 This module has no Streamlit dependency; ``dashboard.state`` adds the caching.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Iterable
 
 METRICS_FILE, CONFIG_FILE, HISTORY_FILE = "metrics.json", "config.json", "history.json"
 FUSION_FILE, ABLATION_FILE = "fusion.json", "ablation.json"
@@ -28,6 +33,17 @@ PREDICTIONS_DIR = "predictions"
 SKIP_DIRS = {PREDICTIONS_DIR, "__pycache__", "node_modules", "checkpoints"}
 MAX_DEPTH = 6  # results/<dataset>/<group>/<run>/... is 3; deeper trees are not run layouts
 MAX_JSON_BYTES = 64 * 2**20  # a metrics/history file is KBs; refuse to parse anything absurd
+
+INDEX_FILE = "index.csv"
+INDEX_COLUMNS = ("name", "kind", "dataset", "folder", "accuracy", "macro_f1", "nll", "ece", "ece_perfect_p05",
+                 "ece_perfect_p95", "epochs", "train_minutes", "recipe", "command", "shipped")
+INDEX_KINDS = ("face", "landmarks", "speech", "fusion", "cv")
+MODEL_KINDS = ("face", "landmarks", "speech")
+# The paper's benchmark: "best" is taken per dataset (accuracies over different label spaces do not compare), and
+# a page that shows one run opens on FER2013's.
+PRIMARY_DATASET = "fer2013"
+# index.csv and metrics.json may round differently; a larger gap means the index is older than the run.
+INDEX_ACCURACY_TOLERANCE = 5e-4
 
 # metrics.json keys every producer writes (fer_core.report.build_metrics); a run without them is skipped.
 METRICS_REQUIRED = ("split", "n", "accuracy", "macro_f1", "nll", "ece", "ece_uncalibrated", "temperature", "command")
@@ -98,12 +114,26 @@ class Run:
         return self.fusion is not None or self.ablation is not None or self.modality == "fusion"
 
 
+@dataclass(frozen=True)
+class IndexEntry:
+    """One published model or fusion: a row of index.csv."""
+
+    name: str
+    kind: str  # one of INDEX_KINDS
+    dataset: str
+    folder: str  # run directory relative to the results root, POSIX style (a run id)
+    accuracy: float  # test accuracy (FER2013: PrivateTest), 0..1
+    shipped: bool
+    row: dict[str, str] = field(default_factory=dict, compare=False)  # every column as written
+
+
 @dataclass
 class Results:
     root: Path
     exists: bool
     runs: list[Run] = field(default_factory=list)  # finished and in-progress, sorted by id
     problems: list[str] = field(default_factory=list)  # "<run id>: <what went wrong>; <consequence>"
+    index: list[IndexEntry] | None = None  # published entries (index.csv), None when there is no usable index
 
     @property
     def finished(self) -> list[Run]:
@@ -133,6 +163,35 @@ class Results:
     def get(self, run_id: str) -> Run | None:
         return next((r for r in self.runs if r.id == run_id), None)
 
+    def entry(self, run_id: str) -> IndexEntry | None:
+        """The index row publishing ``run_id``, or None (unpublished, or no index)."""
+        return next((e for e in self.index or [] if e.folder == run_id), None)
+
+    def listed(self, runs: Iterable[Run], unpublished: bool = False) -> list[Run]:
+        """``runs`` that are published, or all of them when ``unpublished`` or when there is no index."""
+        if self.index is None or unpublished:
+            return list(runs)
+        return [r for r in runs if self.entry(r.id) is not None]
+
+    def test_accuracy(self, entry: IndexEntry) -> float:
+        """The run's own metrics.json accuracy when it is loaded and finished, else the index's."""
+        run = self.get(entry.folder)
+        return float(run.metrics["accuracy"]) if run is not None and run.finished else entry.accuracy
+
+    def best_published(self, kinds: Iterable[str], where: Callable[[Run], bool] | None = None) -> list[Run]:
+        """Per dataset (FER2013 first, then by name), the published run of one of ``kinds`` with the highest test
+        accuracy among those ``where`` accepts (first in the index on ties). Empty without an index."""
+        kinds = set(kinds)
+        best: dict[str, tuple[float, Run]] = {}
+        for e in self.index or []:
+            run = self.get(e.folder)
+            if e.kind not in kinds or run is None or (where is not None and not where(run)):
+                continue
+            acc = self.test_accuracy(e)
+            if e.dataset not in best or acc > best[e.dataset][0]:
+                best[e.dataset] = (acc, run)
+        return [best[d][1] for d in sorted(best, key=lambda d: (d != PRIMARY_DATASET, d))]
+
 
 # ------------------------------------------------------------------------------------------ discovery
 def run_dirs(root: Path) -> list[Path]:
@@ -155,6 +214,11 @@ def fingerprint(root: str | Path) -> tuple[tuple[str, int, int], ...]:
     job writes a new result, so fresh runs appear without restarting the server."""
     root = Path(root)
     out: list[tuple[str, int, int]] = []
+    try:
+        st = (root / INDEX_FILE).stat()
+        out.append((str(root / INDEX_FILE), st.st_mtime_ns, st.st_size))
+    except OSError:
+        pass
     for d in run_dirs(root):
         candidates = [d / name for name in WATCHED_FILES]
         pred_dir = d / PREDICTIONS_DIR
@@ -283,14 +347,101 @@ def load_run(root: Path, path: Path, problems: list[str]) -> Run | None:
     return run
 
 
+def _index_folder(folder: str) -> str | None:
+    """A folder as a run id, or None when it is not a plain relative path inside the root."""
+    p = PurePosixPath(folder.strip().replace("\\", "/"))
+    if not folder.strip() or p.is_absolute() or ".." in p.parts or str(p) == ".":
+        return None
+    return p.as_posix()
+
+
+def index_entry(row: dict[str, Any]) -> tuple[IndexEntry | None, str | None]:
+    """(entry, None) or (None, why the row cannot be used)."""
+    name = (row.get("name") or "").strip()
+    if not name:
+        return None, "a row has no name"
+    kind = (row.get("kind") or "").strip()
+    if kind not in INDEX_KINDS:
+        return None, f"{name}: kind {kind!r} is not one of {', '.join(INDEX_KINDS)}"
+    folder = _index_folder(row.get("folder") or "")
+    if folder is None:
+        return None, f"{name}: folder {row.get('folder')!r} is not a folder inside the results root"
+    try:
+        accuracy = float(row.get("accuracy") or "")
+    except ValueError:
+        return None, f"{name}: accuracy {row.get('accuracy')!r} is not a number"
+    if not 0.0 <= accuracy <= 1.0:
+        return None, f"{name}: accuracy {accuracy} is outside 0..1"
+    shipped = (row.get("shipped") or "").strip().lower()
+    if shipped not in ("yes", "no"):
+        return None, f"{name}: shipped {row.get('shipped')!r} is neither yes nor no"
+    cells = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+    return IndexEntry(name, kind, (row.get("dataset") or "").strip() or "unknown", folder, accuracy,
+                      shipped == "yes", cells), None
+
+
+def read_index(root: Path, problems: list[str]) -> list[IndexEntry] | None:
+    """The published entries of ``root/index.csv``; None when it is absent or unusable (a line in ``problems``
+    then). A bad row is left out with a line in ``problems``."""
+    path = root / INDEX_FILE
+    if not path.is_file():
+        return None
+    try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            problems.append(f"{INDEX_FILE}: {size / 2**20:.0f} MiB, larger than an index should be; every run is listed")
+            return None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        problems.append(f"{INDEX_FILE}: unreadable ({e.__class__.__name__}); every run is listed")
+        return None
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        missing = [c for c in ("name", "kind", "dataset", "folder", "accuracy", "shipped")
+                   if c not in (reader.fieldnames or [])]
+        if missing:
+            problems.append(f"{INDEX_FILE}: no column {', '.join(missing)} (still being written?); every run is listed")
+            return None
+        rows = list(reader)
+    except csv.Error as e:
+        problems.append(f"{INDEX_FILE}: not valid CSV ({e}); every run is listed")
+        return None
+    entries: list[IndexEntry] = []
+    for row in rows:
+        entry, err = index_entry(row)
+        if err is None and any(e.folder == entry.folder for e in entries):
+            err = f"{entry.name}: a second row for {entry.folder}"
+        elif err is None and any(e.name == entry.name for e in entries):
+            err = f"{entry.name}: a second row of that name"
+        if err:
+            problems.append(f"{INDEX_FILE}: {err}; row left out")
+        else:
+            entries.append(entry)
+    return entries
+
+
+def check_index(res: Results) -> None:
+    """A line in ``res.problems`` for each published entry the tree does not back up."""
+    for e in res.index or []:
+        run = res.get(e.folder)
+        if run is None:
+            res.problems.append(f"{INDEX_FILE}: {e.name} names {e.folder}, which holds no readable run; not shown")
+        elif run.finished and abs(run.metrics["accuracy"] - e.accuracy) > INDEX_ACCURACY_TOLERANCE:
+            res.problems.append(f"{INDEX_FILE}: {e.name}'s accuracy {e.accuracy:.4f} differs from {e.folder}/"
+                                f"{METRICS_FILE} ({run.metrics['accuracy']:.4f}); the run's own is shown, re-run "
+                                "fer results index")
+
+
 def load_results(root: str | Path) -> Results:
-    """Every run under ``root``; never raises for bad files (see ``Results.problems``)."""
+    """Every run under ``root`` and the published index; never raises for bad files (see ``Results.problems``)."""
     root = Path(root).expanduser()
     res = Results(root=root, exists=root.is_dir())
     for d in run_dirs(root):
         run = load_run(root, d, res.problems)
         if run is not None:
             res.runs.append(run)
+    res.index = read_index(root, res.problems)
+    check_index(res)
     return res
 
 

@@ -63,12 +63,21 @@ def sidebar(results: Results) -> None:
         st.text_input("Results root", key=RESULTS_KEY,
                       help="Folder searched for run directories (any folder holding metrics.json).")
         if results.exists:
-            st.caption(f"{len(results.finished)} finished run(s), {len(results.in_progress)} in progress")
+            published = "" if results.index is None else f", {len(results.index)} published (index.csv)"
+            st.caption(f"{len(results.finished)} finished run(s), {len(results.in_progress)} in progress{published}")
         if st.button("Reload results", help="Results are re-read automatically when files change; this clears "
                                              "every cache (results and loaded models)."):
             st.cache_data.clear()
             st.cache_resource.clear()
             st.rerun()
+
+
+def run_label(results: Results):
+    """A selectbox ``format_func``: the run id, and its published name when index.csv lists it."""
+    def label(run_id: str) -> str:
+        entry = results.entry(run_id)
+        return run_id if entry is None else f"{run_id} (published: {entry.name})"
+    return label
 
 
 def show_problems(results: Results) -> None:

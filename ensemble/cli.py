@@ -1,4 +1,5 @@
-"""``fer ensemble``: list branch plug-ins, fuse branches, ablate over subsets, conformal prediction sets."""
+"""``fer ensemble``: list branch plug-ins, build face + voice pairs, fuse branches, ablate over subsets,
+conformal prediction sets."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import argparse
 import json
 from pathlib import Path
 
+from fer_core import recipe
+from fer_core.recipe import NON_NEGATIVE
+
+PAIRS_FLAG_RANGES = {"--seed": NON_NEGATIVE}
 FIT_HELP = "split the fusion/conformal procedure is fit and calibrated on (default: PublicTest)"
 EVAL_HELP = "split it is evaluated on, never fit on (default: PrivateTest; pseudo-pair audio runs use validation/test)"
 
@@ -31,7 +36,7 @@ def _add_fusion_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub) -> None:
-    ens = sub.add_parser("ensemble", help="fuse branches (mean / log-linear pool / stacking), ablate, conformal sets")
+    ens = sub.add_parser("ensemble", help="face + voice pairs, fuse branches (mean / log-linear pool / stacking), ablate, conformal sets")
     esub = ens.add_subparsers(dest="ensemble_command", metavar="ACTION", required=True)
 
     ls = esub.add_parser("list-branches", help="installed branch plug-ins (entry-point group fer.branches)",
@@ -39,6 +44,26 @@ def register(sub) -> None:
                                      "space, declared label map onto FER7, description.")
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=run_list_branches)
+
+    q = esub.add_parser(
+        "pairs", help="build per-branch run directories over face+voice pairs for 'fer ensemble fuse'",
+        description="PSEUDO-PAIRS (default): pair every RAVDESS clip of the validation/test actors with a FER2013 "
+                    "face of the same FER7 label (validation <- PublicTest, test <- PrivateTest; fixed seed) and "
+                    "re-key each branch's existing artifact rows by pair id. These are not real recordings of one "
+                    "person; they measure how complementary the branches' errors are. With --manifest (CSV: "
+                    "sample_id, face, audio, label[, split]) the face, landmark and audio predictors run on truly "
+                    "paired files instead. Then: fer ensemble fuse --branch OUT/face --branch OUT/landmarks "
+                    "--branch OUT/audio --fit-split validation --eval-split test.",
+    )
+    q.add_argument("--out", required=True, type=Path, help="folder for one run directory per branch")
+    q.add_argument("--audio-run", type=Path, required=True, help="audio run directory")
+    q.add_argument("--face-run", type=Path, required=True, help="face run directory")
+    q.add_argument("--landmark-run", type=Path, help="landmark run directory (optional)")
+    q.add_argument("--manifest", type=Path, help="CSV of truly paired samples (sample_id, face, audio, label[, split])")
+    q.add_argument("--seed", type=int, default=0, help="pairing seed (pseudo-pairs)")
+    q.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    q.add_argument("--device", default="auto")
+    q.set_defaults(func=run_pairs)
 
     f = esub.add_parser(
         "fuse", help="fit a fusion of branch run dirs; writes a run dir + per-branch vs fused table",
@@ -140,3 +165,10 @@ def run_conformal(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     return 0
+
+
+def run_pairs(args: argparse.Namespace) -> int:
+    from ensemble.pairs import pairs_cli
+
+    recipe.check_flags(args, PAIRS_FLAG_RANGES)
+    return pairs_cli(args)

@@ -100,7 +100,7 @@ def load_checked_split(run_dir: Path, split: str, eval_split: str) -> Prediction
 
 
 def _unique_names(arts: list[Predictions], run_dirs: list[Path]) -> list[str]:
-    """Branch names, made unique where two runs share one: ``face/mobilenetv2_100@session2/mobilenetv2_100``.
+    """Branch names, made unique where two runs share one: ``face/vgg48_slim@vgg48_slim_seed0``.
 
     The suffix is the shortest tail of the run directory's path that tells the clashing runs apart.
     """

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from fer_core import atomic, zoo
 from fer_core.errors import UserError
+from ensemble.published import entry_for_folder, recipe_of
 
 # branch -> module with export_run(run_dir); imported on use so that `fer --help` stays fast
 EXPORTERS = {"face": "fer_face.publish", "landmarks": "fer_face.landmarks.publish", "audio": "fer_audio.publish"}
@@ -77,6 +78,9 @@ def run_add(args: argparse.Namespace) -> int:
     branch = _branch_of(args.run)
     tensors, fields = importlib.import_module(EXPORTERS[branch]).export_run(args.run)
     fields["command"] = zoo.as_user_command(fields["command"])
+    published = entry_for_folder(args.run)
+    if published is not None:  # the command that reproduces it, not the one it happened to be run with
+        fields["command"], fields["recipe"] = " && ".join(published.commands), recipe_of(published)
     file_name = f"{branch}-{args.name}.safetensors"
     path = manifest.root / file_name
     zoo.write_tensors(tensors, path, half=args.half)
@@ -109,7 +113,8 @@ def run_add_fusion(args: argparse.Namespace) -> int:
     atomic.write_json(manifest.root / file_name, fusion.to_json())
     entry = zoo.ZooFusion(name=args.name, file=file_name, sha256=zoo.sha256_file(manifest.root / file_name),
                           members=members, metrics=zoo.metrics_summary(metrics),
-                          command=zoo.as_user_command(metrics.get("command", "")),
+                          command=(" && ".join(published.commands) if (published := entry_for_folder(args.run))
+                                   else zoo.as_user_command(metrics.get("command", ""))),
                           run=args.run.as_posix(), default=args.default, description=args.description)
     manifest.fusions = _without(manifest.fusions, args.name, args.default) + [entry]
     print(f"published fusion {args.name!r} of {', '.join(members.values())}: {entry.metrics['split']} accuracy "

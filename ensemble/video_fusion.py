@@ -6,7 +6,7 @@ Two ways, fixed when the models are loaded:
    results/ravdess/pseudo-pairs/fusion, see docs/ensemble.md) is applied as it was fit, with
    ``FittedFusion.fuse``, to the window averages of the face and landmark branches and to the voice's window
    probabilities. Its members must be exactly the loaded models, as for photos: matched by the fingerprint the
-   fusion records (``FittedFusion.member_for``). A member fit on pseudo-pair artifacts (``fer audio pairs``)
+   fusion records (``FittedFusion.member_for``). A member fit on pseudo-pair artifacts (``fer ensemble pairs``)
    records no model fingerprint of its own; it is identified by the run its artifact was made from
    (``extra.source_run``), whose calibration-split fingerprint is what a model published from that run carries.
 2. **Otherwise (the default)** the *face side* (the photo predictor's face/landmark fusion applied to the

@@ -140,7 +140,8 @@ def _check_annotate_target(result: VideoResult, path: Path) -> None:
         raise UserError(f"{path}: the annotated video would overwrite its input; choose another name")
 
 
-def _labels_by_track(result: VideoResult) -> dict[int, list[tuple[float, str, float]]]:
+def labels_by_track(result: VideoResult) -> dict[int, list[tuple[float, str, float]]]:
+    """Per track id: (window centre in s, fused label, confidence) of every window with a label."""
     out: dict[int, list[tuple[float, str, float]]] = {}
     for r in result.rows:
         if r.track is not None and r.label is not None:
@@ -148,21 +149,23 @@ def _labels_by_track(result: VideoResult) -> dict[int, list[tuple[float, str, fl
     return out
 
 
-def _nearest(entries: list[tuple[float, str, float]], t: float) -> tuple[str, float] | None:
+def nearest_label(entries: list[tuple[float, str, float]], t: float) -> tuple[str, float] | None:
+    """The label and confidence of the window whose centre is nearest to ``t`` seconds (None: no window)."""
     if not entries:
         return None
     _, label, confidence = min(entries, key=lambda e: abs(e[0] - t))
     return label, confidence
 
 
-def _draw(image: Image.Image, boxes: tuple[tuple[int, Box], ...], labels: dict[int, list[tuple[float, str, float]]],
-          t: float, font: Any) -> None:
+def draw_tracks(image: Image.Image, boxes: tuple[tuple[int, Box], ...],
+                labels: dict[int, list[tuple[float, str, float]]], t: float, font: Any) -> None:
+    """Draw each tracked box with its track id and the label nearest in time, on ``image`` in place."""
     draw = ImageDraw.Draw(image)
     line = max(2, image.width // 320)
     for track, box in boxes:
         colour = TRACK_COLOURS[track % len(TRACK_COLOURS)]
         draw.rectangle(box, outline=colour, width=line)
-        found = _nearest(labels.get(track, []), t)
+        found = nearest_label(labels.get(track, []), t)
         text = f"#{track} " + (f"{found[0]} {found[1]:.0%}" if found else "?")
         left, top, right, bottom = draw.textbbox((box[0], box[1]), text, font=font)
         y = max(0, box[1] - (bottom - top) - 2 * line)
@@ -178,7 +181,7 @@ def write_annotated(result: VideoResult, path: str | Path, *, progress: bool = T
     width, height = info.width - info.width % 2, info.height - info.height % 2
     rate = Fraction(info.fps).limit_denominator(100_000)
     boxes_at = {f.index: f.boxes for f in result.frames}
-    labels = _labels_by_track(result)
+    labels = labels_by_track(result)
     font = ImageFont.load_default(size=max(12, height // 30))
     sound = decode_soundtrack(info, mono=False) if info.has_audio else None
     with atomic.atomic_path(path, suffix=".mp4") as tmp:
@@ -197,7 +200,7 @@ def write_annotated(result: VideoResult, path: str | Path, *, progress: bool = T
             for count, (index, t, rgb) in enumerate(frames, start=1):
                 boxes = boxes_at.get(index, boxes)
                 image = Image.fromarray(rgb[:height, :width])
-                _draw(image, boxes, labels, t, font)
+                draw_tracks(image, boxes, labels, t, font)
                 out.mux(video.encode(av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24")))
                 if audio is not None:
                     until = min(sound.shape[1], round(count / rate * info.audio_rate))

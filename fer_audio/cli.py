@@ -1,4 +1,4 @@
-"""``fer audio``: the speech branch (RAVDESS): data-info, train, evaluate, cv, predict, pairs."""
+"""``fer audio``: the speech branch (RAVDESS): data-info, train, evaluate, cv, predict."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from fer_core import recipe
-from fer_core.recipe import AT_LEAST_ONE, NON_NEGATIVE, Range
+from fer_core.recipe import AT_LEAST_ONE, Range
 from fer_audio.splits import MAX_FOLDS
 
 SPLIT_HELP = ("actor-disjoint protocol: by default the fixed split (train actors 1-18, validation 19-20, "
@@ -16,7 +16,6 @@ FIELD_FLAGS = {"--model": "model.name", "--epochs": "train.epochs", "--seed": "t
                "--threads": "train.threads"}
 TRAIN_FLAG_RANGES = {"--stop-after": AT_LEAST_ONE}
 CV_FLAG_RANGES = {"--folds": Range(2, MAX_FOLDS)}
-PAIRS_FLAG_RANGES = {"--seed": NON_NEGATIVE}
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
@@ -41,7 +40,7 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub) -> None:
-    audio = sub.add_parser("audio", help="speech branch (RAVDESS): train / evaluate / cv / predict / pairs")
+    audio = sub.add_parser("audio", help="speech branch (RAVDESS): train / evaluate / cv / predict")
     asub = audio.add_subparsers(dest="audio_command", metavar="ACTION", required=True)
 
     i = asub.add_parser("data-info", help="clips per split, emotion and actor of a RAVDESS source")
@@ -97,25 +96,6 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run_predict)
 
-    q = asub.add_parser(
-        "pairs", help="build per-branch run directories over face+voice pairs for 'fer ensemble fuse'",
-        description="PSEUDO-PAIRS (default): pair every RAVDESS clip of the validation/test actors with a FER2013 "
-                    "face of the same FER7 label (validation <- PublicTest, test <- PrivateTest; fixed seed) and "
-                    "re-key each branch's existing artifact rows by pair id. These are not real recordings of one "
-                    "person; they measure how complementary the branches' errors are. With --manifest (CSV: "
-                    "sample_id, face, audio, label[, split]) the face, landmark and audio predictors run on truly "
-                    "paired files instead. Then: fer ensemble fuse --branch OUT/face --branch OUT/landmarks "
-                    "--branch OUT/audio --fit-split validation --eval-split test.",
-    )
-    q.add_argument("--out", required=True, type=Path, help="folder for one run directory per branch")
-    q.add_argument("--audio-run", type=Path, required=True, help="audio run directory")
-    q.add_argument("--face-run", type=Path, required=True, help="face run directory")
-    q.add_argument("--landmark-run", type=Path, help="landmark run directory (optional)")
-    q.add_argument("--manifest", type=Path, help="CSV of truly paired samples (sample_id, face, audio, label[, split])")
-    q.add_argument("--seed", type=int, default=0, help="pairing seed (pseudo-pairs)")
-    q.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    q.add_argument("--device", default="auto")
-    q.set_defaults(func=run_pairs)
 
 
 def resolve_config(args: argparse.Namespace) -> dict:
@@ -170,10 +150,3 @@ def run_predict(args: argparse.Namespace) -> int:
     from fer_audio.predict import predict_cli
 
     return predict_cli(args)
-
-
-def run_pairs(args: argparse.Namespace) -> int:
-    from fer_audio.pairs import pairs_cli
-
-    recipe.check_flags(args, PAIRS_FLAG_RANGES)
-    return pairs_cli(args)

@@ -12,7 +12,6 @@ import os
 import sys
 import zipfile
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -20,9 +19,10 @@ import numpy as np
 from fer_core.atomic import atomic_path
 from fer_core.errors import DataError
 from fer_core.source_hash import content_key
+from fer_audio.dataset import RavdessData, to_int16
 from fer_audio.decode import SUPPORTED_SUFFIXES, decode_bytes
-from fer_audio.labels import RavdessName, label_index, label_space_for, parse_name
-from fer_audio.splits import ActorSplit
+from fer_audio.labels import RavdessName, parse_name
+from fer_audio.synthetic import make_synthetic
 
 CACHE_VERSION = 1
 SYNTHETIC = "synthetic"
@@ -32,48 +32,6 @@ MISSING_HELP = (
     "record 1188976), put the zip in {where}/ as {default} (or pass --data PATH to the zip or its extracted folder); "
     "--data synthetic runs on generated tones"
 )
-
-
-@dataclass
-class RavdessData:
-    audio: np.ndarray  # all clips concatenated, int16
-    offsets: np.ndarray  # (N + 1,) clip i = audio[offsets[i]:offsets[i + 1]]
-    names: list[RavdessName]  # parsed file name of every clip, in canonical order (actor, then stem)
-    sample_rate: int
-    source: str
-    layout: str  # zip | folder | synthetic
-    name: str = "ravdess"  # dataset name written into artifacts ("synthetic" for generated tones)
-    notes: list[str] = field(default_factory=list)
-    cache_path: str | None = None
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    @property
-    def ids(self) -> np.ndarray:
-        return np.asarray([n.stem for n in self.names], dtype=str)
-
-    @property
-    def actors(self) -> np.ndarray:
-        return np.asarray([n.actor for n in self.names], dtype=np.int64)
-
-    def waveform(self, i: int) -> np.ndarray:
-        return self.audio[self.offsets[i]:self.offsets[i + 1]].astype(np.float32) / 32768.0
-
-    def labels(self, calm: str) -> np.ndarray:
-        return np.asarray([label_index(n.emotion, calm) for n in self.names], dtype=np.int64)
-
-    def label_space(self, calm: str) -> tuple[str, ...]:
-        return label_space_for(calm)
-
-    def split_indices(self, split: ActorSplit, which: str) -> np.ndarray:
-        idx = np.flatnonzero(np.isin(self.actors, split.actors(which)))
-        if len(idx) == 0:
-            raise DataError(f"{self.source}: no clips of actors {list(split.actors(which))} for split {which!r}")
-        return idx
-
-    def durations(self) -> np.ndarray:
-        return np.diff(self.offsets) / self.sample_rate
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -155,10 +113,6 @@ def _save_cache(path: Path, audio, offsets, members, notes) -> None:
                      notes=np.asarray(notes, dtype=str))
 
 
-def _to_int16(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
-
-
 def _decode_all(src: Path, layout: str, members, sample_rate: int, progress: bool):
     from tqdm.auto import tqdm
 
@@ -172,7 +126,7 @@ def _decode_all(src: Path, layout: str, members, sample_rate: int, progress: boo
                 raw = zf.read(path) if zf else (src / path).read_bytes()
             except (OSError, zipfile.BadZipFile, zlib.error) as e:
                 raise DataError(f"{where}: cannot read ({e.__class__.__name__}: {e})") from None
-            clips.append(_to_int16(decode_bytes(raw, where, sample_rate)))
+            clips.append(to_int16(decode_bytes(raw, where, sample_rate)))
     finally:
         if zf:
             zf.close()
@@ -185,8 +139,6 @@ def load_ravdess(path: str | os.PathLike | None = None, *, sample_rate: int = 16
     """RAVDESS speech from a zip, a folder or ``"synthetic"``; clips mono at ``sample_rate``."""
     spec = resolve_source(None if path is None else str(path))
     if spec == SYNTHETIC:
-        from fer_audio.synthetic import make_synthetic
-
         return make_synthetic(seed=seed, sample_rate=sample_rate)
     src = Path(spec)
     if not src.exists():

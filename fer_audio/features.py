@@ -1,10 +1,19 @@
 """Log-mel features in torch (torchaudio; batched, on whatever device the waves are on).
 
-Pipeline per utterance: power mel spectrogram -> log -> trim leading/trailing silence (frames more
-than ``trim_db`` below the loudest frame) -> normalise (zero mean, unit variance over the speech
-frames: one scalar per utterance, or per mel band with ``norm = "band"``). Features are computed once
-per clip; a fixed-length window is cut from them per batch (:func:`crop`), at the centre for
-evaluation and at a random offset (time shift) for training, followed by :func:`spec_augment`.
+Pipeline per utterance: power mel spectrogram -> log with a floor -> trim leading/trailing silence
+(frames more than ``trim_db`` below the loudest frame) -> normalise (zero mean, unit variance over the
+speech frames: one scalar per utterance, or per mel band with ``norm = "band"``).
+
+Gain invariance: with ``floor = "relative"`` the log floor sits ``floor_db`` below the clip's loudest
+mel cell, so scaling a clip by any gain shifts every log-mel value by the same constant, which the
+normalisation removes: the features, and so the prediction, do not depend on the recording level.
+``floor = "absolute"`` (a fixed 1e-6 floor, what configs without the key used) lets quiet cells of a
+quiet recording sit on the floor and loud recordings look different.
+
+Features of clean clips are computed once; a fixed-length window is cut from them per batch
+(:func:`crop`), at the centre for evaluation and at a random offset (time shift) for training,
+followed by :func:`spec_augment`. Training with waveform augmentation (:mod:`fer_audio.augment`)
+recomputes the features of each batch with :func:`aligned_features`.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ class FeatureConfig:
     trim_db: float = 40.0
     norm: str = "utterance"  # utterance | band
     frames: int = 256  # window length the model sees
+    floor: str = "relative"  # relative: floor_db below the clip's loudest mel cell | absolute: LOG_EPS
+    floor_db: float = 80.0
 
     @property
     def hop_length(self) -> int:
@@ -56,11 +67,18 @@ class LogMel(torch.nn.Module):
     def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, S) zero-padded waves + sample lengths -> normalised log-mels (B, M, T), speech start and end frame."""
         cfg = self.cfg
-        logmel = torch.log(self.mel(waves.float()) + LOG_EPS)  # (B, M, T)
+        power = self.mel(waves.float())  # (B, M, T)
         n_frames = lengths // cfg.hop_length + 1
-        t = torch.arange(logmel.shape[-1], device=logmel.device)
+        t = torch.arange(power.shape[-1], device=power.device)
         valid = t[None, :] < n_frames[:, None]
-        energy_db = 10 * torch.log10(torch.exp(logmel).sum(1) + LOG_EPS)  # (B, T)
+        if cfg.floor == "relative":
+            peak = (power * valid[:, None, :]).amax((1, 2), keepdim=True)
+            floor = peak * 10 ** (-cfg.floor_db / 10) + torch.finfo(torch.float32).tiny
+        else:
+            floor = LOG_EPS
+        logmel = torch.log(power + floor)
+        energy = torch.exp(logmel).sum(1)  # (B, T); every cell is above its floor, so energy > 0
+        energy_db = 10 * torch.log10(energy + LOG_EPS if cfg.floor == "absolute" else energy)
         energy_db = energy_db.masked_fill(~valid, -1e9)
         loud = energy_db >= energy_db.max(1, keepdim=True).values - cfg.trim_db
         start = loud.float().argmax(1)
@@ -85,6 +103,18 @@ def pad_waves(waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     for i, w in enumerate(waves):
         out[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
     return out, lengths
+
+
+@torch.no_grad()
+def aligned_features(logmel: LogMel, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, S) padded waves -> (B, M, T) speech-only log-mels moved to frame 0 (zero after each clip's
+    speech) and the speech frame counts (B,): the layout :func:`crop` reads."""
+    normed, start, end = logmel(waves, lengths)
+    counts = end - start
+    t = torch.arange(normed.shape[-1], device=normed.device)
+    src = (start[:, None] + t[None, :]).clamp(max=normed.shape[-1] - 1)
+    moved = torch.gather(normed, 2, src[:, None, :].expand_as(normed))
+    return moved * (t[None, None, :] < counts[:, None, None]), counts
 
 
 @torch.no_grad()

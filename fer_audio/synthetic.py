@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fer_audio.dataset import RavdessData, to_int16
 from fer_audio.labels import ACTORS, EMOTIONS, parse_name
 
 
@@ -42,11 +43,9 @@ def tone(stem: str, sample_rate: int, seconds: float, rng: np.random.Generator) 
 
 def make_synthetic(seed: int = 0, sample_rate: int = 16000, actors=ACTORS, seconds: float = 1.0,
                    statements=(1, 2), repetitions=(1, 2)):
-    from fer_audio.data import RavdessData, _to_int16
-
     rng = np.random.default_rng(seed)
     stems = synthetic_stems(actors, statements, repetitions)
-    clips = [_to_int16(tone(s, sample_rate, seconds * rng.uniform(0.8, 1.2), rng)) for s in stems]
+    clips = [to_int16(tone(s, sample_rate, seconds * rng.uniform(0.8, 1.2), rng)) for s in stems]
     offsets = np.concatenate([[0], np.cumsum([len(c) for c in clips])]).astype(np.int64)
     return RavdessData(
         audio=np.concatenate(clips), offsets=offsets, names=[parse_name(s) for s in stems], sample_rate=sample_rate,

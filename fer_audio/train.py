@@ -25,8 +25,9 @@ from fer_core.device import pick_device
 from fer_core.errors import UserError
 from fer_core.optim import build_optimizer, build_scheduler
 from fer_core.run_dir import config_differences, refuse_changed_config, remove_run_files, saved_config_to_resume
+from fer_audio.augment import WaveAugment, augment_waves
 from fer_audio.config import feature_config
-from fer_audio.features import crop, extract, random_shifts, spec_augment, window_starts
+from fer_audio.features import LogMel, aligned_features, crop, extract, pad_waves, random_shifts, spec_augment, window_starts
 from fer_audio.inference import predict_logits
 from fer_audio.models import check_model_name, model_from_config
 from fer_audio.splits import ActorSplit
@@ -120,6 +121,11 @@ def train(cfg: dict[str, Any], *, data: str | None, out: str | Path, command: st
     f_val, c_val = feats[idx_val], counts[idx_val]
     f_tr, c_tr = feats[idx_tr], counts[idx_tr]
     frames = fcfg.frames
+    wave_aug = WaveAugment.from_config(a_cfg)
+    if wave_aug.active:  # features of each batch are recomputed from its augmented waves
+        waves_tr = [ds.waveform(i) for i in idx_tr]
+        speakers_tr = torch.from_numpy(ds.actors[idx_tr])
+        logmel = LogMel(fcfg).to(dev)
     epochs_this_run = 0
     for epoch in range(start_epoch, t_cfg["epochs"]):
         torch.manual_seed(t_cfg["seed"] * 100_003 + epoch * 1009)  # dropout stream
@@ -132,9 +138,15 @@ def train(cfg: dict[str, Any], *, data: str | None, out: str | Path, command: st
         bar = tqdm(order, desc=f"epoch {epoch + 1}/{t_cfg['epochs']}", unit="step", disable=not progress,
                    mininterval=1.0, file=sys.stderr, leave=False)
         for b in bar:
+            if wave_aug.active:
+                waves, lengths = pad_waves([waves_tr[i] for i in b.tolist()])
+                waves = augment_waves(waves, lengths, speakers_tr[b], wave_aug, fcfg.sample_rate, gen)
+                fb, cb = aligned_features(logmel, waves.to(dev), lengths.to(dev))
+            else:
+                fb, cb = f_tr[b.to(dev)], c_tr[b.to(dev)]
             b = b.to(dev)
-            starts = window_starts(c_tr[b], frames, 0.5, random_shifts(len(b), a_cfg["max_shift_frames"], gen))
-            xb = crop(f_tr[b], c_tr[b], frames, starts)
+            starts = window_starts(cb, frames, 0.5, random_shifts(len(b), a_cfg["max_shift_frames"], gen))
+            xb = crop(fb, cb, frames, starts)
             xb = spec_augment(xb, gen, freq_masks=a_cfg["freq_masks"], freq_width=a_cfg["freq_width"],
                               time_masks=a_cfg["time_masks"], time_width=a_cfg["time_width"])
             xb, ya, yb, lam = mixup(xb, y_tr[b], t_cfg["mixup_alpha"], rng, gen)

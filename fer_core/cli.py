@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "landmarks": "fer_face.landmarks.cli",
     "audio": "fer_audio.cli",
     "ensemble": "ensemble.cli",
+    "results": "ensemble.results_cli",
     "dashboard": "dashboard.cli",
 }
 

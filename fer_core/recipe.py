@@ -188,6 +188,14 @@ def load_recipe_file(path: Path, schema: Schema, choices: Choices, *, ranges: Ra
     return cfg
 
 
+def with_defaults(cfg: Mapping[str, Any], defaults: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A copy of ``cfg`` in which every key of ``defaults`` that a section lacks takes its default value."""
+    out = copy.deepcopy(dict(cfg))
+    for section, fields in defaults.items():
+        out[section] = {**copy.deepcopy(dict(fields)), **out.get(section, {})}
+    return out
+
+
 def parse_override(text: str) -> tuple[str, str, Any]:
     """``section.key=value`` with a TOML value (bare words are taken as strings)."""
     if "=" not in text or "." not in text.split("=", 1)[0]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from scipy.special import softmax
 
 from fer_core import metrics

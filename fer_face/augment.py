@@ -27,18 +27,18 @@ def augment(x: torch.Tensor, cfg: dict, generator: torch.Generator) -> torch.Ten
     def rand(*shape: int) -> torch.Tensor:
         return torch.rand(*shape, generator=generator).to(dev, non_blocking=True)
 
-    angle = (rand(b) * 2 - 1) * math.radians(cfg.get("rotate_deg", 0.0))
-    scale = 1 + (rand(b) * 2 - 1) * cfg.get("scale", 0.0)
-    flip = torch.where(rand(b) < 0.5, -1.0, 1.0) if cfg.get("hflip") else torch.ones(b, device=dev)
-    shift = (rand(b, 2) * 2 - 1) * (2 * cfg.get("translate_px", 0.0) / w)
-    if (angle.abs().sum() + (scale - 1).abs().sum() + shift.abs().sum()) > 0 or cfg.get("hflip"):
+    angle = (rand(b) * 2 - 1) * math.radians(cfg["rotate_deg"])
+    scale = 1 + (rand(b) * 2 - 1) * cfg["scale"]
+    flip = torch.where(rand(b) < 0.5, -1.0, 1.0) if cfg["hflip"] else torch.ones(b, device=dev)
+    shift = (rand(b, 2) * 2 - 1) * (2 * cfg["translate_px"] / w)
+    if (angle.abs().sum() + (scale - 1).abs().sum() + shift.abs().sum()) > 0 or cfg["hflip"]:
         cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
         theta = torch.stack(
             [torch.stack([cos * flip, -sin, shift[:, 0]], 1), torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1
         )
         grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    p = cfg.get("erase_prob", 0.0)
+    p = cfg["erase_prob"]
     if p > 0:
         # One rectangle (10-30 % of the side) per selected image, filled with zeros (the mean).
         side = (rand(b, 2) * 0.2 + 0.1) * torch.tensor([h, w], device=dev)

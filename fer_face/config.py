@@ -25,6 +25,14 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "augment": {"translate_px": float, "hflip": bool, "rotate_deg": float, "scale": float, "erase_prob": float},
     "eval": {"tta_flip": bool, "tta_shift_px": int, "batch_size": int},
 }
+# The fields a recipe may leave out, with the value they take (runs saved without a field used the same value).
+# Every other field of SCHEMA is required in a recipe file.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "model": {"pretrained": False},
+    "train": {"amp": "auto", "channels_last": True, "init_from": "", "ema_decay": 0.0},
+    "augment": {"translate_px": 0.0, "hflip": False, "rotate_deg": 0.0, "scale": 0.0, "erase_prob": 0.0},
+    "eval": {"tta_flip": False, "tta_shift_px": 0},
+}
 CHOICES = {
     ("train", "optimizer"): ("adam", "adamw", "sgd"),
     ("train", "scheduler"): ("none", "onecycle", "cosine"),
@@ -60,8 +68,20 @@ def list_recipes() -> list[str]:
 
 
 def load_recipe(name_or_path: str) -> dict[str, Any]:
-    return recipe.load_recipe_file(recipe.find_recipe(name_or_path, RECIPE_DIR), SCHEMA, CHOICES, ranges=RANGES,
-                                   recipe_dir=RECIPE_DIR)
+    path = recipe.find_recipe(name_or_path, RECIPE_DIR)
+    cfg = with_defaults(recipe.load_recipe_file(path, SCHEMA, CHOICES, ranges=RANGES, recipe_dir=RECIPE_DIR))
+    missing = [f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys if k not in cfg[s] and (s, k) != ("model", "backbone")]
+    if missing:
+        raise UserError(f"{path}: missing key(s) {', '.join(missing[:5])}; start from recipes/improved.toml")
+    return cfg
+
+
+def with_defaults(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A recipe or a run's saved config with every optional field present (DEFAULTS)."""
+    out = recipe.with_defaults(cfg, DEFAULTS)
+    if out["train"]["init_from"] is None:  # how a run saves "no parent" in its config.json
+        out["train"]["init_from"] = ""
+    return out
 
 
 def apply_overrides(cfg: dict[str, Any], overrides: list[str], flags: Iterable[recipe.Override] = ()) -> dict[str, Any]:

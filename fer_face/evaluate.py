@@ -17,6 +17,7 @@ from fer_core.errors import UserError
 from fer_core.report import build_metrics
 from fer_core.run_dir import read_history, write_evaluation
 from fer_core.checkpoint import load_checkpoint
+from fer_face.config import with_defaults
 from fer_face.inference import predict_logits, tta_settings
 from fer_face.lineage import warm_start_command, warm_start_epochs
 from fer_face.models import model_from_config
@@ -28,7 +29,8 @@ def load_run_config(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "config.json"
     if not path.is_file():
         raise UserError(f"{run_dir}: not a face run directory (no config.json)")
-    return json.loads(path.read_text())
+    saved = json.loads(path.read_text())
+    return {**saved, "config": with_defaults(saved["config"])}
 
 
 def load_run_model(run_dir: Path, device: torch.device, which: str = "best") -> tuple[torch.nn.Module, dict]:
@@ -39,7 +41,7 @@ def load_run_model(run_dir: Path, device: torch.device, which: str = "best") -> 
     model = model_from_config(cfg["model"], saved["num_classes"])
     model.load_state_dict(ckpt["model"])
     model.to(device).eval()
-    if cfg["train"].get("channels_last", True):
+    if cfg["train"]["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
     return model, {**saved, "checkpoint_meta": ckpt["meta"]}
 
@@ -55,7 +57,7 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto",
         saved["config"] = _with_eval_overrides(saved["config"], eval_overrides)
     cfg = saved["config"]
     views = tta_settings(cfg["eval"])
-    kw = dict(device=dev, batch_size=cfg["eval"]["batch_size"], channels_last=cfg["train"].get("channels_last", True),
+    kw = dict(device=dev, batch_size=cfg["eval"]["batch_size"], channels_last=cfg["train"]["channels_last"],
               **views)
     logits = {s: predict_logits(model, ds.split_arrays(s)[0], **kw) for s in (CAL_SPLIT, TEST_SPLIT)}
     x_train, y_train = ds.split_arrays("Training")
@@ -90,7 +92,7 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto",
         "val_accuracy": public["accuracy"],
         "best_epoch": saved["checkpoint_meta"]["epoch"],
         "epochs": len(history),
-        "warm_start_from": cfg["train"].get("init_from") or None,
+        "warm_start_from": cfg["train"]["init_from"] or None,
         "prior_epochs": warm_start_epochs(cfg["train"]),
         "warm_start_command": warm_start_command(cfg["train"]),
         "train_time_s": round(sum(h["epoch_time_s"] for h in history), 1),

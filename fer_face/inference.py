@@ -72,8 +72,8 @@ def shifted(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
 
 
 def tta_settings(eval_cfg: dict) -> dict:
-    """``predict_logits`` keyword arguments for a recipe's ``[eval]`` table (older runs lack ``tta_shift_px``)."""
-    return {"tta_flip": bool(eval_cfg.get("tta_flip", False)), "tta_shift_px": int(eval_cfg.get("tta_shift_px", 0))}
+    """``predict_logits`` keyword arguments for a recipe's ``[eval]`` table (with its defaults, ``with_defaults``)."""
+    return {"tta_flip": bool(eval_cfg["tta_flip"]), "tta_shift_px": int(eval_cfg["tta_shift_px"])}
 
 
 def tta_offsets(shift_px: int) -> list[tuple[int, int]]:

@@ -28,6 +28,7 @@ from fer_core.calibration import calibrated_probs
 from fer_core.device import pick_device
 from fer_core.errors import DataError, UserError
 from fer_core.checkpoint import load_checkpoint
+from fer_face.config import with_defaults
 from fer_face.data.dataset import IMAGE_SIZE
 from fer_face.faces import DEFAULT_DETECTOR, Detection, crop_face, detect_faces, load_image, to_gray
 from fer_face.inference import fastest_for_cpu, predict_logits, tta_settings
@@ -93,7 +94,7 @@ class FaceModel:
         if not metrics_path.is_file():
             raise UserError(f"{run_dir}: no metrics.json; train or evaluate the run before predicting")
         saved, metrics = json.loads(config_path.read_text()), json.loads(metrics_path.read_text())
-        cfg = saved["config"]
+        cfg = with_defaults(saved["config"])
         ckpt = load_checkpoint(run_dir / "best.pt", backbone=cfg["model"]["backbone"], num_classes=saved["num_classes"])
         dev = pick_device(device)
         network = model_from_config({**cfg["model"], "pretrained": False}, saved["num_classes"])
@@ -112,7 +113,7 @@ class FaceModel:
         network = model_from_config({**entry.config["model"], "pretrained": False}, len(entry.label_space))
         network.load_state_dict(zoo.read_tensors(path))
         return cls(network.to(dev).eval(), name=entry.name, label_space=entry.label_space,
-                   temperature=entry.temperature, views=tta_settings(entry.config["eval"]),
+                   temperature=entry.temperature, views=tta_settings(with_defaults(entry.config)["eval"]),
                    fingerprint=entry.fingerprint, source=str(path), device=dev)
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:

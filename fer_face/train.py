@@ -27,6 +27,7 @@ from fer_core.run_dir import config_differences, refuse_changed_config, remove_r
 from fer_face.augment import augment, to_float
 from fer_core.checkpoint import load_checkpoint
 from fer_core.device import pick_device
+from fer_face.config import with_defaults
 from fer_face.distributed import DistContext, all_reduce_sum, barrier, init_distributed, shutdown
 from fer_face.inference import predict_logits, tta_settings
 from fer_face.lineage import epochs_behind
@@ -42,7 +43,7 @@ def build_ema(model: torch.nn.Module, t_cfg: dict[str, Any], ckpt: dict | None):
     from ``last.pt`` on ``--resume``. Build it before the DDP wrap: every rank sees the same all-reduced
     gradients, so every rank's average is identical and only rank 0 writes it.
     """
-    decay = t_cfg.get("ema_decay", 0.0)
+    decay = t_cfg["ema_decay"]
     if decay == 0:
         return None
     from timm.utils import ModelEmaV3
@@ -71,15 +72,14 @@ def prepare_run_dir(out: Path, cfg: dict[str, Any], resume: bool, overwrite: boo
     saved = saved_config_to_resume(out, resume)
     if saved is None:
         return None
-    refuse_changed_config(out, config_differences(saved["config"], cfg, ("model", "train", "augment", "eval")))
+    refuse_changed_config(out, config_differences(with_defaults(saved["config"]), cfg,
+                                                    ("model", "train", "augment", "eval")))
     return load_checkpoint(out / "last.pt", backbone=cfg["model"]["backbone"])
 
 
 def train(cfg: dict[str, Any], *, data: str | None, out: str | Path, command: str, resume: bool = False,
           overwrite: bool = False, device: str = "auto", stop_after: int | None = None, progress: bool = True,
           strict_size: bool = False, evaluate: bool = True) -> Path:
-    from fer_face.data import load_fer2013
-
     out = Path(out)
     get_backbone(cfg["model"]["backbone"])  # unknown backbone -> clear error before any work
     dev = pick_device(device)
@@ -111,7 +111,7 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
     torch.manual_seed(t_cfg["seed"])
     model = model_from_config(cfg["model"], num_classes).to(dev)
     prior_epochs = int(ckpt["meta"].get("prior_epochs", 0)) if ckpt is not None else 0
-    if ckpt is None and t_cfg.get("init_from"):
+    if ckpt is None and t_cfg["init_from"]:
         # warm restart: weights only; optimizer, schedule and epoch count start afresh
         parent = load_checkpoint(t_cfg["init_from"], backbone=cfg["model"]["backbone"], num_classes=num_classes)
         model.load_state_dict(parent["model"])

@@ -7,6 +7,7 @@ on the calibration split with ``fer_core.calibration``, and every number the das
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import subprocess
@@ -185,6 +186,60 @@ def build_results(root: Path, *, corrupt: bool = True, in_progress: bool = True)
     return out
 
 
+INDEX_COLUMNS = ("name", "kind", "dataset", "folder", "accuracy", "macro_f1", "nll", "ece", "ece_perfect_p05",
+                 "ece_perfect_p95", "epochs", "train_minutes", "recipe", "command", "shipped")
+
+
+def index_row(root: Path, name: str, kind: str, folder: str, shipped: bool = False) -> dict[str, Any]:
+    """An index.csv row as ``fer results index`` writes it, every number read from the run's own files
+    (a cross-validation entry: its pooled, cross-fitted rows)."""
+    if kind == "cv":
+        cv = json.loads((root / folder / "cv.json").read_text())
+        m = {**cv["pooled_cross_fitted_temperature"], "command": cv.get("command", ""), "dataset": folder.split("/")[0]}
+    else:
+        m = json.loads((root / folder / "metrics.json").read_text())
+    floor = m.get("ece_of_perfect_calibration") or {}
+    return {"name": name, "kind": kind, "dataset": m.get("dataset") or folder.split("/")[0], "folder": folder,
+            "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "nll": m["nll"], "ece": m["ece"],
+            "ece_perfect_p05": floor.get("p05", ""), "ece_perfect_p95": floor.get("p95", ""),
+            "epochs": m.get("epochs", ""), "train_minutes": "", "recipe": m.get("recipe", ""),
+            "command": m.get("command", ""), "shipped": "yes" if shipped else "no"}
+
+
+def write_index(root: Path, rows: list[dict[str, Any]]) -> Path:
+    path = root / "index.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=INDEX_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+# What the published fixture tree publishes: (name, kind, folder, shipped). efficientnet_b0, the folds, the
+# broken and the in-progress runs stay unpublished.
+PUBLISHED = (
+    ("MobileNetV2 (paper recipe)", "face", "fer2013/mobilenetv2_100", True),
+    ("landmark MLP", "landmarks", "fer2013/landmarks", True),
+    ("face + landmarks + EfficientNet", "fusion", "fer2013/ensemble", False),
+    ("face + landmarks", "fusion", "fer2013/dual", True),
+    ("speech CNN", "speech", "ravdess/audio", True),
+    ("speech CNN, 2-fold CV", "cv", "ravdess/kfold2", False),
+)
+
+
+def build_published(root: Path, source: Path) -> dict[str, dict[str, Any]]:
+    """A copy of the ``source`` tree with a second fusion (MobileNetV2 + landmarks, the real ``fer ensemble fuse``)
+    and an index.csv publishing ``PUBLISHED``; returns the metrics.json dicts by run id."""
+    from ensemble.fuse import FuseOptions, run_fuse
+
+    shutil.copytree(source, root, dirs_exist_ok=True)
+    run_fuse([root / "fer2013/mobilenetv2_100", root / "fer2013/landmarks"], method="logpool", out=root / "fer2013/dual",
+             options=FuseOptions(), command="fer ensemble fuse (fixture)", name="fusion/pair", quiet=True)
+    write_index(root, [index_row(root, *entry) for entry in PUBLISHED])
+    return {d.parent.relative_to(root).as_posix(): json.loads(d.read_text()) for d in root.rglob("metrics.json")
+            if d.parent.name != "broken"}
+
+
 _SHARED: dict[str, tuple[Path, dict[str, dict[str, Any]]]] = {}
 
 
@@ -194,3 +249,12 @@ def shared_results(tmp_path_factory) -> tuple[Path, dict[str, dict[str, Any]]]:
         root = tmp_path_factory.mktemp("dashboard-results")
         _SHARED["tree"] = (root, build_results(root))
     return _SHARED["tree"]
+
+
+def shared_published(tmp_path_factory) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """One read-only published tree per test session: ``shared_results`` plus ``build_published``."""
+    if "published" not in _SHARED:
+        source, _ = shared_results(tmp_path_factory)
+        root = tmp_path_factory.mktemp("dashboard-published")
+        _SHARED["published"] = (root, build_published(root, source))
+    return _SHARED["published"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import time
@@ -14,7 +15,7 @@ from PIL import Image
 
 from fer_core.labels import FER7
 from fer_face.models import get_backbone
-from tests.dashboard_fixtures import shared_results, write_fusion, zoo_with_a_face_model
+from tests.dashboard_fixtures import PUBLISHED, shared_published, shared_results, write_fusion, zoo_with_a_face_model
 
 streamlit_testing = pytest.importorskip("streamlit.testing.v1")
 AppTest = streamlit_testing.AppTest
@@ -77,11 +78,9 @@ def test_overview_shows_metrics_beside_the_papers_table(results_tree):
                            ("ECE", "ece", min), ("ECE uncal.", "ece_uncalibrated", min)):
         best = pick(FER2013_RUNS, key=lambda r: expected[r][key])
         want.add((FER2013_RUNS.index(best), columns.index(col)))
-    want.add((0, columns.index("paper test acc")))  # EfficientNetB0: 65.80 %, the paper's best
-    want.add((0, columns.index("paper train acc")))  # EfficientNetB0: 99.36 %
     best_train = max(FER2013_RUNS[:2], key=lambda r: expected[r]["train_accuracy_clean"])
     want.add((FER2013_RUNS.index(best_train), columns.index("train acc")))
-    assert highlighted_cells(at.dataframe[0]) == want
+    assert highlighted_cells(at.dataframe[0]) == want  # nothing in the paper's columns
     cv = at.dataframe[2].value
     assert list(cv.index) == ["fold 1", "fold 2", "pooled, each fold's own T", "pooled, cross-fitted T"]
     folds = [expected[f"ravdess/kfold2/fold-{f}"] for f in (1, 2)]
@@ -89,10 +88,100 @@ def test_overview_shows_metrics_beside_the_papers_table(results_tree):
     assert cv.loc["pooled, cross-fitted T", "test acc"] == pytest.approx(np.mean([m["accuracy"] for m in folds]))
     assert cv.loc["pooled, each fold's own T", "n"] == sum(m["n"] for m in folds)
     paper = at.dataframe[3].value
-    assert paper.loc["efficientnet_b2", "paper test acc"] == 0.65213
+    assert paper.loc["efficientnet_b2", "paper test acc"] == 0.65213 and not highlighted_cells(at.dataframe[3])
+    # no index.csv: every run is listed, and the page says so in one line
+    assert [c.value for c in at.caption if "index.csv" in c.value] == [
+        f"No `index.csv` in `{root}` (written by `fer results index`): every run is listed."]
+    assert not at.checkbox
     # the half-written run is skipped with a visible warning; the in-progress run is listed
     assert any("fer2013/broken" in w.value and "not valid JSON" in w.value for w in at.warning)
     assert any("fer2013/efficientnet_b2" in c.value for c in at.caption)
+
+
+@pytest.fixture(scope="module")
+def published_tree(tmp_path_factory):
+    return shared_published(tmp_path_factory)
+
+
+def chart_data(element):
+    """The rows an Altair chart was given, read back from the element Streamlit sends."""
+    import pandas as pd
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    buffers = [element.proto.data.data] + [d.data.data for d in element.proto.datasets]
+    return pd.concat([convert_arrow_bytes_to_pandas_df(b) for b in buffers if b], ignore_index=True)
+
+
+def test_overview_leads_with_published_accuracy_beside_the_paper(published_tree):
+    root, expected = published_tree
+    at = open_app(root)
+    order = [node.type for node in at.main]
+    assert order.index("vega_lite_chart") < order.index("dataframe")  # the chart comes first
+    chart = at.get("vega_lite_chart")[0]
+    data = chart_data(chart).set_index("name")
+    ours, paper = data[data["source"] == "ours"], data[data["source"] == "paper"]
+    assert sorted(ours.index) == sorted(name for name, *_ in PUBLISHED)
+    assert list(data["accuracy"]) == sorted(data["accuracy"], reverse=True)  # highest on top, the paper's among ours
+    for name, kind, folder, _ in PUBLISHED:
+        want = expected[folder]["accuracy"] if kind != "cv" else \
+            json.loads((root / folder / "cv.json").read_text())["pooled_cross_fitted_temperature"]["accuracy"]
+        assert ours.loc[name, "accuracy"] == pytest.approx(want, abs=1e-12) and ours.loc[name, "kind"] == kind
+    assert dict(paper["accuracy"]) == {"paper: MobileNetV2": 0.64698, "paper: EfficientNet-B0": 0.65798,
+                                       "paper: EfficientNet-B2": 0.65213}
+    assert not paper["best"].any()
+    for dataset, part in ours.groupby("dataset"):
+        assert list(part.index[part["best"]]) == [part["accuracy"].idxmax()]
+    assert "datum.best" in chart.proto.spec  # the green mark follows the best flag
+
+    fer, ravdess = at.dataframe[0].value, at.dataframe[1].value
+    published_fer = ["fer2013/mobilenetv2_100", "fer2013/landmarks", "fer2013/dual", "fer2013/ensemble"]
+    assert list(fer.index) == published_fer and list(ravdess.index) == ["ravdess/audio"]
+    assert fer.loc["fer2013/mobilenetv2_100", "published as"] == "MobileNetV2 (paper recipe)"
+    columns = list(fer.columns)
+    paper_columns = {columns.index("paper train acc"), columns.index("paper test acc")}
+    marked = highlighted_cells(at.dataframe[0])
+    assert marked and not {c for _, c in marked} & paper_columns
+    best = max(published_fer, key=lambda r: expected[r]["accuracy"])
+    assert (published_fer.index(best), columns.index("test acc")) in marked
+    assert any("2-fold cross-validation" in s.value for s in at.subheader)  # the published CV summary
+    assert not any("In progress" in c.value for c in at.caption) and not any("No `index.csv`" in c.value
+                                                                            for c in at.caption)
+
+    at.checkbox(key="overview_unpublished").check().run()
+    assert not at.exception
+    fer, ravdess = at.dataframe[0].value, at.dataframe[1].value
+    assert "fer2013/efficientnet_b0" in fer.index and fer.loc["fer2013/efficientnet_b0", "published as"] == "—"
+    assert list(ravdess.index) == ["ravdess/audio", "ravdess/kfold2/fold-1", "ravdess/kfold2/fold-2"]
+    assert any("fer2013/efficientnet_b2" in c.value for c in at.caption)  # in progress: unpublished too
+    assert len(at.get("vega_lite_chart")) == 1 and chart_data(at.get("vega_lite_chart")[0])["name"].tolist() == \
+        data.index.tolist()  # the chart stays on what is published
+
+
+@pytest.mark.parametrize("page", ["views/ensemble.py", "views/per_class.py", "views/calibration.py",
+                                  "views/training.py"])
+def test_every_page_opens_on_the_best_published_run(published_tree, page):
+    root, expected = published_tree
+    from dashboard.loader import load_results
+
+    acc = lambda run_id: expected[run_id]["accuracy"]  # noqa: E731
+    res = load_results(root)
+    best_fusion = max(["fer2013/dual", "fer2013/ensemble"], key=acc)
+    best_model = max(["fer2013/mobilenetv2_100", "fer2013/landmarks"], key=acc)
+    # what each page opened on before index.csv existed is something else
+    assert best_fusion != res.ensembles[0].id and best_model != res.finished[0].id
+    assert acc("fer2013/efficientnet_b0") > acc(best_model)  # unpublished, and better: not the default
+    at = open_app(root, page)
+    if page == "views/ensemble.py":
+        assert at.selectbox(key="ensemble_run").value == best_fusion
+        assert at.metric[0].value == f"{acc(best_fusion):.2%}"
+    elif page == "views/per_class.py":
+        assert at.selectbox(key="per_class_run").value == best_model
+        published = ["fer2013/mobilenetv2_100", "fer2013/landmarks", "fer2013/dual", "fer2013/ensemble"]
+        assert at.multiselect(key="per_class_compare").value == sorted(published, key=acc, reverse=True)
+    elif page == "views/calibration.py":
+        assert at.multiselect(key="calibration_runs").value == [best_fusion, best_model, "ravdess/audio"]
+    else:  # the landmark runs here have no history
+        assert at.multiselect(key="training_runs").value == ["fer2013/mobilenetv2_100", "ravdess/audio"]
 
 
 def test_overview_filters_by_dataset_and_recipe(results_tree):

@@ -17,7 +17,7 @@ from dashboard import loader, tables, uploads
 from fer_core.artifact import load_run
 from fer_core.report import build_metrics
 from fer_face.models import get_backbone
-from tests.dashboard_fixtures import shared_results
+from tests.dashboard_fixtures import PUBLISHED, index_row, shared_published, shared_results, write_index
 
 FACE_RUNS = ("fer2013/mobilenetv2_100", "fer2013/efficientnet_b0")
 
@@ -110,6 +110,167 @@ def test_fingerprint_changes_when_a_result_is_rewritten(results_tree, tmp_path):
     before = loader.fingerprint(tmp_path)
     (run / "metrics.json").write_text("{}")
     assert loader.fingerprint(tmp_path) != before
+
+
+# ------------------------------------------------------------------------------------------ index.csv
+@pytest.fixture(scope="module")
+def published_tree(tmp_path_factory):
+    return shared_published(tmp_path_factory)
+
+
+def test_index_names_the_published_runs(published_tree):
+    root, expected = published_tree
+    res = loader.load_results(root)
+    assert [(e.name, e.kind, e.folder, e.shipped) for e in res.index] == list(PUBLISHED)
+    assert len(res.problems) == 1 and res.problems[0].startswith("fer2013/broken:")  # the index itself is clean
+    for e in res.index:
+        want = expected[e.folder]["accuracy"] if e.kind != "cv" else res.get(e.folder).cv[
+            "pooled_cross_fitted_temperature"]["accuracy"]
+        assert e.accuracy == pytest.approx(want, abs=1e-12) and res.test_accuracy(e) == pytest.approx(want, abs=1e-12)
+    assert res.entry("fer2013/mobilenetv2_100").name == "MobileNetV2 (paper recipe)"
+    assert res.entry("fer2013/efficientnet_b0") is None
+    listed = [r.id for r in res.listed(res.finished)]
+    assert listed == sorted(f for _, kind, f, _ in PUBLISHED if kind != "cv")
+    assert len(res.listed(res.finished, unpublished=True)) == len(res.finished) > len(listed)
+
+
+def test_best_published_is_per_dataset_fer2013_first_and_only_published(published_tree):
+    root, expected = published_tree
+    res = loader.load_results(root)
+    models = [f for _, kind, f, _ in PUBLISHED if kind in loader.MODEL_KINDS]
+    best_fer = max((f for f in models if f.startswith("fer2013/")), key=lambda f: expected[f]["accuracy"])
+    assert [r.id for r in res.best_published(loader.MODEL_KINDS)] == [best_fer, "ravdess/audio"]
+    # the unpublished EfficientNet scores higher than every published model: "best" never reaches outside the index
+    assert expected["fer2013/efficientnet_b0"]["accuracy"] > expected[best_fer]["accuracy"]
+    fusions = [f for _, kind, f, _ in PUBLISHED if kind == "fusion"]
+    best_fusion = max(fusions, key=lambda f: expected[f]["accuracy"])
+    assert [r.id for r in res.best_published(["fusion"])] == [best_fusion]
+    assert res.best_published(loader.MODEL_KINDS, lambda r: r.dataset == "ravdess") == [res.get("ravdess/audio")]
+    assert loader.load_results(published_tree[0].parent / "nowhere").best_published(loader.MODEL_KINDS) == []
+
+
+def test_without_an_index_every_run_is_listed_and_none_is_best(results_tree):
+    res = loader.load_results(results_tree[0])
+    assert res.index is None and res.listed(res.finished) == res.finished
+    assert res.best_published(loader.MODEL_KINDS) == [] and res.entry("fer2013/mobilenetv2_100") is None
+
+
+def test_index_ties_go_to_the_first_row(results_tree, tmp_path):
+    src, _ = results_tree
+    root = tmp_path / "results"
+    for run in ("fer2013/mobilenetv2_100", "fer2013/efficientnet_b0"):
+        (root / run).mkdir(parents=True)
+        m = json.loads((src / "fer2013/mobilenetv2_100/metrics.json").read_text())
+        (root / run / "metrics.json").write_text(json.dumps(m))
+    write_index(root, [index_row(root, "first", "face", "fer2013/mobilenetv2_100"),
+                       index_row(root, "second", "face", "fer2013/efficientnet_b0")])
+    assert [r.id for r in loader.load_results(root).best_published(["face"])] == ["fer2013/mobilenetv2_100"]
+
+
+def test_bad_index_rows_are_left_out_with_a_reason(results_tree, tmp_path):
+    src, _ = results_tree
+    root = tmp_path / "results"
+    (root / "fer2013").mkdir(parents=True)
+    for run in ("mobilenetv2_100", "landmarks"):
+        (root / "fer2013" / run).mkdir()
+        (root / "fer2013" / run / "metrics.json").write_text((src / "fer2013" / run / "metrics.json").read_text())
+    good = index_row(root, "face", "face", "fer2013/mobilenetv2_100")
+    lm = index_row(root, "lm", "landmarks", "fer2013/landmarks")
+    rows = [good,
+            {**good, "name": "", "folder": "x"},
+            {**lm, "name": "odd kind", "kind": "audio"},
+            {**lm, "name": "escapes", "folder": "../elsewhere"},
+            {**lm, "name": "absolute", "folder": "/etc"},
+            {**lm, "name": "not a number", "accuracy": "62 %"},
+            {**lm, "name": "percent", "accuracy": "62.5"},
+            {**lm, "name": "maybe", "shipped": "maybe"},
+            {**good, "name": "again"},
+            {**lm, "name": "face"},
+            {**lm, "name": "gone", "folder": "fer2013/gone"},
+            {**lm, "name": "stale", "accuracy": lm["accuracy"] + 0.01}]
+    write_index(root, rows)
+    res = loader.load_results(root)
+    assert [e.name for e in res.index] == ["face", "gone", "stale"]
+    assert res.problems == [
+        "index.csv: a row has no name; row left out",
+        "index.csv: odd kind: kind 'audio' is not one of face, landmarks, speech, fusion, cv; row left out",
+        "index.csv: escapes: folder '../elsewhere' is not a folder inside the results root; row left out",
+        "index.csv: absolute: folder '/etc' is not a folder inside the results root; row left out",
+        "index.csv: not a number: accuracy '62 %' is not a number; row left out",
+        "index.csv: percent: accuracy 62.5 is outside 0..1; row left out",
+        "index.csv: maybe: shipped 'maybe' is neither yes nor no; row left out",
+        "index.csv: again: a second row for fer2013/mobilenetv2_100; row left out",
+        "index.csv: face: a second row of that name; row left out",
+        "index.csv: gone names fer2013/gone, which holds no readable run; not shown",
+        f"index.csv: stale's accuracy {lm['accuracy'] + 0.01:.4f} differs from fer2013/landmarks/metrics.json "
+        f"({lm['accuracy']:.4f}); the run's own is shown, re-run fer results index",
+    ]
+    assert res.test_accuracy(res.index[2]) == lm["accuracy"]
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("name,kind,folder\nx,face,a\n", "no column dataset, accuracy, shipped (still being written?)"),
+    ("", "no column name, kind, dataset, folder, accuracy, shipped (still being written?)"),
+    (b"\xff\xfe\x00garbage", "unreadable (UnicodeDecodeError)"),
+])
+def test_an_unusable_index_lists_every_run(results_tree, tmp_path, content, reason):
+    src, _ = results_tree
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.json").write_text((src / "fer2013/landmarks/metrics.json").read_text())
+    path = tmp_path / "index.csv"
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    res = loader.load_results(tmp_path)
+    assert res.index is None and [r.id for r in res.listed(res.finished)] == ["run"]
+    assert res.problems == [f"index.csv: {reason}; every run is listed"]
+
+
+def test_fingerprint_changes_when_the_index_is_written(results_tree, tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text("{}")
+    before = loader.fingerprint(tmp_path)
+    (tmp_path / "index.csv").write_text("name,kind\n")
+    assert loader.fingerprint(tmp_path) != before
+
+
+def test_accuracy_frame_puts_the_paper_beside_fer2013_and_marks_only_our_best(published_tree):
+    root, expected = published_tree
+    res = loader.load_results(root)
+    acc = tables.accuracy_frame(res).set_index("name")
+    ours = acc[acc["source"] == tables.OURS]
+    assert list(ours.index) == [name for name, *_ in PUBLISHED]
+    for name, kind, folder, _ in PUBLISHED:
+        assert ours.loc[name, "kind"] == kind and ours.loc[name, "run"] == folder
+        assert ours.loc[name, "accuracy"] == pytest.approx(res.test_accuracy(res.entry(folder)), abs=1e-12)
+    paper = acc[acc["source"] == tables.PAPER]
+    assert dict(paper["accuracy"]) == {"paper: MobileNetV2": 0.64698, "paper: EfficientNet-B0": 0.65798,
+                                       "paper: EfficientNet-B2": 0.65213}
+    assert set(paper["dataset"]) == {"fer2013"} and not paper["best"].any()
+    for dataset, part in ours.groupby("dataset"):
+        assert list(part.index[part["best"]]) == [part["accuracy"].idxmax()]
+
+
+def test_the_papers_higher_numbers_are_never_marked_best(results_tree, tmp_path):
+    src, expected = results_tree
+    root = tmp_path / "results"
+    for run in ("fer2013/mobilenetv2_100", "fer2013/landmarks"):
+        (root / run).mkdir(parents=True)
+        (root / run / "metrics.json").write_text((src / run / "metrics.json").read_text())
+    write_index(root, [index_row(root, "face", "face", "fer2013/mobilenetv2_100"),
+                       index_row(root, "lm", "landmarks", "fer2013/landmarks")])
+    acc = tables.accuracy_frame(loader.load_results(root)).set_index("name")
+    assert acc.loc[acc["source"] == tables.PAPER, "accuracy"].min() > max(
+        expected[r]["accuracy"] for r in ("fer2013/mobilenetv2_100", "fer2013/landmarks"))  # the paper scores higher
+    best = "face" if expected["fer2013/mobilenetv2_100"]["accuracy"] > expected["fer2013/landmarks"]["accuracy"] else "lm"
+    assert list(acc.index[acc["best"]]) == [best]
+
+
+def test_accuracy_frame_without_an_index_is_every_finished_run(results_tree):
+    root, expected = results_tree
+    acc = tables.accuracy_frame(loader.load_results(root))
+    ours = acc[acc["source"] == tables.OURS].set_index("run")
+    assert sorted(ours.index) == sorted(expected)
+    assert ours.loc["ravdess/audio", "kind"] == "speech" and ours.loc["fer2013/ensemble", "kind"] == "fusion"
+    assert (acc["source"] == tables.PAPER).sum() == 3
 
 
 def test_split_metrics_match_build_metrics(results_tree):
@@ -247,6 +408,7 @@ def test_cli_builds_the_streamlit_command(tmp_path):
     cmd = cli.streamlit_command(args)
     assert cmd[1:4] == ["-m", "streamlit", "run"] and Path(cmd[4]) == Path(cli.__file__).with_name("app.py")
     assert cmd[cmd.index("--server.port") + 1] == "8765" and cmd[cmd.index("--server.headless") + 1] == "true"
+    assert cmd[cmd.index("--server.maxUploadSize") + 1] == str(uploads.MAX_VIDEO_MB)  # the largest upload
     assert cmd[-3:] == ["--", "--results", str(tmp_path.resolve())]
 
 

@@ -291,7 +291,7 @@ def test_clashing_branch_names_get_the_shortest_telling_path():
             self.branch = branch
 
     arts = [A("face/m"), A("face/m"), A("landmarks"), A("face/b")]
-    dirs = [Path("/r/fer2013/m"), Path("/r/fer2013/session2/m"), Path("/r/fer2013/landmarks"), Path("/r/x/b")]
-    assert _unique_names(arts, dirs) == ["face/m@fer2013/m", "face/m@session2/m", "landmarks", "face/b"]
+    dirs = [Path("/r/fer2013/m"), Path("/r/fer2013/seed2/m"), Path("/r/fer2013/landmarks"), Path("/r/x/b")]
+    assert _unique_names(arts, dirs) == ["face/m@fer2013/m", "face/m@seed2/m", "landmarks", "face/b"]
     assert _unique_names([A("f"), A("f")], [Path("/a/run"), Path("/b/run")]) == ["f@a/run", "f@b/run"]
     assert _unique_names([A("f"), A("f")], [Path("/a/run"), Path("/a/run")]) == ["f@/a/run", "f@/a/run#2"]

@@ -219,5 +219,5 @@ def test_resume_refuses_a_command_that_drops_the_weight_average(tmp_path):
     out = tmp_path / "r"
     train(cfg_for(epochs=2, extra=["train.ema_decay=0.9"]), data="synthetic", out=out, command="t", progress=False,
           stop_after=1, evaluate=False)
-    with pytest.raises(UserError, match=r"different config \(train.ema_decay: run has 0.9, command gives None\)"):
+    with pytest.raises(UserError, match=r"different config \(train.ema_decay: run has 0.9, command gives 0.0\)"):
         train(cfg_for(epochs=2), data="synthetic", out=out, command="t", progress=False, resume=True, evaluate=False)

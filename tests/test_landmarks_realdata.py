@@ -15,7 +15,7 @@ from fer_core.labels import FER7, canonical_emotion
 
 pytestmark = pytest.mark.realdata
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE_RUN = REPO / "results" / "fer2013" / "landmarks"
+REFERENCE_RUN = REPO / "results" / "fer2013" / "landmarks_geometry"
 PER_CLASS = 43  # 7 x 43 = 301 images
 
 

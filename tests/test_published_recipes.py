@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fer_core import zoo
-from fer_face.config import list_recipes, resolve_config
+from fer_face.config import list_recipes, resolve_config, with_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("model", "train", "augment", "eval")
@@ -40,7 +40,7 @@ def test_committed_run_matches_its_recipe(run):
     saved = json.loads((run / "config.json").read_text())
     resolved = resolve_config(recipe_args(saved["config"]["recipe"]))
     for section in SECTIONS:
-        assert saved["config"][section] == resolved[section], section
+        assert with_defaults(saved["config"])[section] == resolved[section], section
     assert saved["command"].startswith(f"fer face train --recipe {saved['config']['recipe']} ")
 
 

@@ -360,7 +360,7 @@ def _fingerprint(run_dir):
 
 def voice_fusion_dir(root, runs, voice_fingerprint):
     """A logpool fusion of face, landmarks and voice. The face member is a pseudo-pairs artifact (it names the
-    run it was made from, as ``fer audio pairs`` writes); landmarks and voice are named by fingerprint."""
+    run it was made from, as ``fer ensemble pairs`` writes); landmarks and voice are named by fingerprint."""
     pairs = root / "pairs-face"
     Predictions(ids=["p0", "p1"], labels=[0, 3], probs=np.full((2, 7), 1 / 7), label_space=FER7,
                 branch="face/mobilenetv2_100", modality="face", dataset="pseudo-pairs", split="validation",

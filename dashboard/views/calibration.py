@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import charts, state, tables
+from dashboard.loader import MODEL_KINDS
 
 results = state.current_results()
 st.title("Calibration")
@@ -22,10 +23,15 @@ if state.require_finished(results):
                "under 95 % of the time at this sample size; an ECE below it cannot be told from perfect calibration.")
 
     ids = list(frame.index)
-    fused = [r.id for r in results.finished if r.modality == "fusion"]
-    default = (fused + [i for i in ids if i not in fused])[:4]
+    best = results.best_published(["fusion"], lambda r: r.finished) + results.best_published(
+        MODEL_KINDS, lambda r: r.finished)
+    if best:  # the best published fusion and model per dataset
+        default = [r.id for r in best][:4]
+    else:
+        fused = [r.id for r in results.finished if r.modality == "fusion"]
+        default = (fused + [i for i in ids if i not in fused])[:4]
     st.subheader("Reliability diagrams")
-    chosen = st.multiselect("Runs", ids, default=default, key="calibration_runs")
+    chosen = st.multiselect("Runs", ids, default=default, key="calibration_runs", format_func=state.run_label(results))
     columns = st.columns(2)
     for i, rid in enumerate(chosen):
         run = results.get(rid)

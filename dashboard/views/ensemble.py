@@ -13,9 +13,14 @@ ensembles = results.ensembles
 if not ensembles:
     st.info(guidance.no_ensemble_markdown())
 else:
-    run = ensembles[0]
+    best = results.best_published(["fusion"], lambda r: r.is_ensemble)
+    run = best[0] if best else ensembles[0]
     if len(ensembles) > 1:
-        run = results.get(st.selectbox("Ensemble run", [r.id for r in ensembles], key="ensemble_run"))
+        ids = [r.id for r in ensembles]
+        run = results.get(st.selectbox("Ensemble run", ids, index=ids.index(run.id), key="ensemble_run",
+                                       format_func=state.run_label(results),
+                                       help="Opens on the published fusion with the highest test accuracy "
+                                            "(FER2013 first)."))
     m = run.metrics
     if m:
         cols = st.columns(5)

@@ -1,25 +1,46 @@
-"""Overview: every finished run's test metrics beside the paper's Table 1, best value per column highlighted."""
+"""Overview: the published runs' test accuracy beside the paper's, then their test metrics per dataset (best value
+per column highlighted); runs that are not in index.csv behind a filter."""
 
 import streamlit as st
 
-from dashboard import state, tables
+from dashboard import charts, state, tables
+from dashboard.loader import INDEX_FILE, PRIMARY_DATASET
 
 results = state.current_results()
 st.title("Overview")
-st.caption(f"Results root: `{results.root}` - test split metrics (FER2013: PrivateTest) of every branch and "
-           "fusion run.")
+which = "published branch and fusion run (index.csv)" if results.index is not None else "branch and fusion run"
+st.caption(f"Results root: `{results.root}` - test split metrics (FER2013: PrivateTest) of every {which}.")
 state.show_problems(results)
 
 if state.require_finished(results):
-    frame = tables.overview_frame(results.finished)
+    if results.index is None:
+        st.caption(f"No `{INDEX_FILE}` in `{results.root}` (written by `fer results index`): every run is listed.")
+    accuracy = tables.accuracy_frame(results)
+    if not accuracy.empty:
+        order = sorted(accuracy["dataset"].unique(), key=lambda d: (d != PRIMARY_DATASET, d))
+        st.altair_chart(charts.accuracy_bars(accuracy, order), key="overview_accuracy")
+        what = "published model and fusion" if results.index is not None else "finished run"
+        st.caption(f"Test accuracy (FER2013: PrivateTest) of each {what}; grey: the paper's Table 1 (Kim, Yang & "
+                   "Choi). Outlined in green: our best per dataset.")
+    unpublished = results.index is not None and st.checkbox(
+        "Show unpublished runs", key="overview_unpublished",
+        help=f"Runs under the results root that {INDEX_FILE} does not list (experiments, folds, superseded runs).")
+    listed = results.listed(results.finished, unpublished)
+    frame = tables.overview_frame(listed)
+    if results.index is not None:
+        frame.insert(0, "published as", [getattr(results.entry(rid), "name", tables.NO_VALUE) for rid in frame.index])
     datasets = sorted(frame["dataset"].unique())
     recipes = sorted(frame["recipe"].unique())
     left, right = st.columns(2)
-    chosen_datasets = left.multiselect("Dataset", datasets, default=datasets, key="overview_datasets")
-    chosen_recipes = right.multiselect("Recipe", recipes, default=recipes, key="overview_recipes",
+    # One pair of filters per listing: a filter set on the published runs must not hide the unpublished ones.
+    more = "_all" if unpublished else ""
+    chosen_datasets = left.multiselect("Dataset", datasets, default=datasets, key=f"overview_datasets{more}")
+    chosen_recipes = right.multiselect("Recipe", recipes, default=recipes, key=f"overview_recipes{more}",
                                        help=f"{tables.NO_VALUE}: runs without a recipe (landmarks, audio, fusion)")
     shown = frame[frame["dataset"].isin(chosen_datasets) & frame["recipe"].isin(chosen_recipes)]
-    if shown.empty:
+    if not listed:
+        st.info(f"No run that {INDEX_FILE} lists has finished here; tick *Show unpublished runs* to see the others.")
+    elif shown.empty:
         st.info("No run matches the filters.")
     for dataset in chosen_datasets:
         part = shown[shown["dataset"] == dataset].drop(columns=["dataset"])
@@ -38,10 +59,10 @@ if state.require_finished(results):
         st.dataframe(tables.style(part, tables.OVERVIEW_HIGHER, tables.OVERVIEW_LOWER), placeholder=tables.NO_VALUE,
                      key=f"overview_{dataset}")
     st.caption("Best value per column in bold on green (highest accuracy / macro-F1, lowest NLL / ECE). "
-               "*paper* columns: Kim, Yang & Choi, Table 1. *train acc*: clean Training images with the selected "
-               "checkpoint. ECE: 15 equal-width bins, after temperature scaling on the calibration split "
-               "(*ECE uncal.*: before). T: the fitted temperature.")
-    for run in (r for r in results.with_cv if r.dataset in chosen_datasets):
+               "*paper* columns: Kim, Yang & Choi, Table 1, for reference (not ranked). *train acc*: clean Training "
+               "images with the selected checkpoint. ECE: 15 equal-width bins, after temperature scaling on the "
+               "calibration split (*ECE uncal.*: before). T: the fitted temperature.")
+    for run in (r for r in results.listed(results.with_cv, unpublished) if r.dataset in chosen_datasets):
         frame = tables.cv_frame(run.cv)
         if frame.empty:
             continue
@@ -51,7 +72,6 @@ if state.require_finished(results):
         st.caption("Pooled rows score every clip once, so their ECE is far less noisy than one fold's. Cross-fitted T: "
                    "each fold's temperature is fit on the other folds' out-of-fold predictions (docs/audio.md).")
     with st.expander("The paper's Table 1 (Kim, Yang & Choi)"):
-        st.dataframe(tables.style(tables.paper_table(), [tables.PAPER_TRAIN, tables.PAPER_TEST]),
-                     placeholder=tables.NO_VALUE, key="paper_table")
-    if results.in_progress:
+        st.dataframe(tables.style(tables.paper_table()), placeholder=tables.NO_VALUE, key="paper_table")
+    if results.in_progress and (unpublished or results.index is None):
         st.caption("In progress (no metrics.json yet): " + ", ".join(f"`{r.id}`" for r in results.in_progress))

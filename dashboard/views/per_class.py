@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import charts, state, tables
+from dashboard.loader import MODEL_KINDS
 from fer_core.errors import ArtifactError
 
 results = state.current_results()
@@ -11,8 +12,11 @@ state.show_problems(results)
 
 if state.require_finished(results):
     runs = {r.id: r for r in results.finished}
+    best = results.best_published(MODEL_KINDS, lambda r: r.finished)
     left, mid, right = st.columns([3, 2, 2])
-    run_id = left.selectbox("Run", list(runs), key="per_class_run")
+    run_id = left.selectbox("Run", list(runs), index=list(runs).index(best[0].id) if best else 0, key="per_class_run",
+                            format_func=state.run_label(results),
+                            help="Opens on the published model with the highest test accuracy (FER2013 first).")
     run = runs[run_id]
     splits = [run.metrics["split"]] + [s for s in run.prediction_splits if s != run.metrics["split"]]
     split = mid.selectbox("Split", splits, key="per_class_split",
@@ -44,8 +48,10 @@ if state.require_finished(results):
 
     st.subheader("Recall per class across runs")
     same_space = [r.id for r in runs.values() if r.metrics.get("label_space") == run.metrics.get("label_space")]
+    published = sorted((runs[i] for i in same_space if results.entry(i)), key=lambda r: -r.metrics["accuracy"])
     compare = st.multiselect("Runs to compare (same label space)", same_space,
-                             default=same_space[:6], key="per_class_compare")
+                             default=[r.id for r in published][:6] or same_space[:6], key="per_class_compare",
+                             format_func=state.run_label(results))
     if compare:
         import pandas as pd
 

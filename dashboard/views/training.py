@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import charts, guidance, state, tables
+from dashboard.loader import MODEL_KINDS
 
 results = state.current_results()
 st.title("Training curves")
@@ -15,9 +16,12 @@ if not runs:
     st.code(guidance.SMOKE_RUN, language="bash")
 else:
     ids = [r.id for r in runs]
-    preferred = [r.id for r in runs if r.modality == "face" and r.dataset != "synthetic"] or ids
+    best = [r.id for r in results.best_published(MODEL_KINDS, lambda r: bool(r.history))]
+    preferred = best or [r.id for r in runs if r.modality == "face" and r.dataset != "synthetic"] or ids
     chosen = st.multiselect("Runs", ids, default=preferred[:4], key="training_runs",
-                            help="Runs still training are included; their curves grow as epochs finish.")
+                            format_func=state.run_label(results),
+                            help="Opens on the best published model per dataset. Runs still training are included; "
+                                 "their curves grow as epochs finish.")
     selected = [r for r in runs if r.id in chosen]
     if not selected:
         st.info("Select at least one run.")

@@ -1,5 +1,6 @@
-"""Try it: a photo (the sample, an upload, or a PrivateTest face) and a speech clip through the published models
-(or trained runs): the face box and landmarks, each branch's calibrated probabilities and the fused ones."""
+"""Try it: a photo (the sample, an upload, or a PrivateTest face), a speech clip and a video through the published
+models (or trained runs): the face box and landmarks, each branch's calibrated probabilities and the fused ones, and
+for a video the fused emotions over time (``fer predict VIDEO``'s pipeline) with a few annotated frames."""
 
 import numpy as np
 import streamlit as st
@@ -9,10 +10,12 @@ from dashboard import charts, live, state, uploads
 from fer_core.labels import FER7
 
 st.title("Try it")
-st.caption("Uploads stay on this machine: photos are decoded in memory, a clip lives in a private temporary "
-           f"folder while it is scored. Limits: images {uploads.MAX_IMAGE_MB} MB / "
+st.caption("Uploads stay on this machine: photos are decoded in memory, a clip or video lives in a private "
+           f"temporary folder while it is scored. Limits: images {uploads.MAX_IMAGE_MB} MB / "
            f"{uploads.MAX_IMAGE_PIXELS // 1_000_000} megapixels ({', '.join(uploads.IMAGE_TYPES)}), clips "
-           f"{uploads.MAX_AUDIO_MB} MB / {uploads.MAX_AUDIO_SECONDS:.0f} s ({', '.join(uploads.AUDIO_TYPES)}).")
+           f"{uploads.MAX_AUDIO_MB} MB / {uploads.MAX_AUDIO_SECONDS:.0f} s ({', '.join(uploads.AUDIO_TYPES)}), "
+           f"videos {uploads.MAX_VIDEO_MB} MB / {uploads.MAX_VIDEO_SECONDS:.0f} s / {uploads.MAX_VIDEO_SIDE} px a side "
+           f"({', '.join(uploads.VIDEO_TYPES)}).")
 
 manifest, manifest_note = live.load_manifest()
 if manifest_note:
@@ -140,6 +143,53 @@ else:
         st.caption(f"{speech.branch}, over its own {len(probs.columns)} classes")
         st.altair_chart(charts.probability_bars(live.long_frame(probs)))
         st.dataframe(probs.style.format("{:.1%}"), key="tryit_speech_probs")
+
+# ------------------------------------------------------------------------------------------------- video
+VIDEO_STATE = "tryit_video_outcome"  # (upload and models, outcome, note, refusal): a rerun does not re-score
+st.subheader("Video")
+if predictor is None:
+    st.info(predictor_note)
+else:
+    upload = st.file_uploader("Video of a face (with its voice, if it has sound)", type=list(uploads.VIDEO_TYPES),
+                              key="tryit_video", max_upload_size=uploads.MAX_VIDEO_MB)
+    if upload is None:
+        st.session_state.pop(VIDEO_STATE, None)
+    else:
+        voice = speech  # None: face only
+        wanted = (upload.file_id, face_source, landmark_source, predictor.fusion_name,
+                  None if voice is None else voice.source)
+        if st.session_state.get(VIDEO_STATE, (None,))[0] != wanted:
+            outcome, note, refused = None, None, None
+            try:
+                with uploads.video_file(upload.getvalue(), upload.name) as path:
+                    with st.spinner("scoring the video (the face frame by frame, the voice per window) ..."):
+                        outcome, note = live.predict_video(live.video_predictor(predictor, voice), path)
+            except uploads.UploadError as e:
+                refused = str(e)
+            st.session_state[VIDEO_STATE] = (wanted, outcome, note, refused)
+        _, outcome, note, refused = st.session_state[VIDEO_STATE]
+        if refused:
+            st.error(f"Video refused: {refused}")
+        elif note:
+            st.info(note)
+        else:
+            result, info = outcome.result, outcome.result.info
+            sound = "with sound" if info.has_audio else "no sound"
+            st.caption(f"{info.duration:.1f} s, {info.width}x{info.height} px, {info.fps:.0f} frames/s, {sound}; "
+                       f"scored in {result.seconds['total']:.1f} s. Windows of {result.options['window_s']:g} s every "
+                       f"{result.options['hop_s']:g} s; branches: {', '.join(result.branch_names)}.")
+            if outcome.timeline.empty:
+                st.info("No window has a prediction: no face was found and there is no sound.")
+            else:
+                st.altair_chart(charts.video_timeline(outcome.timeline, list(result.label_space), info.duration))
+            if outcome.frames:
+                for column, frame in zip(st.columns(len(outcome.frames)), outcome.frames):
+                    column.image(frame.image, caption=frame.caption, width="stretch")
+            with st.expander("Timeline table"):
+                st.dataframe(live.timeline_table(result).style.format(precision=3, na_rep="—"),
+                             key="tryit_video_timeline")
+            for line in result.notes:
+                st.caption(f"Note: {line}")
 
 st.caption("Calibrated probabilities (each model's temperature applied); a fusion combines the branches with the "
            "weights it learned on the calibration split, and is applied only to the exact runs it was fit on.")

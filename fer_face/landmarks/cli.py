@@ -41,6 +41,9 @@ def register(sub) -> None:
     add_data_args(t)
     t.add_argument("--model", choices=("mlp", "logreg"), default="mlp",
                    help="mlp: small torch MLP (the branch default); logreg: scikit-learn logistic-regression baseline")
+    t.add_argument("--recipe", metavar="NAME|TOML",
+                   help="a recipe file over the branch defaults: fer2013/geometry (the defaults, shipped as "
+                        "landmarks_geometry), fer2013/geometry_hog, or a .toml path")
     t.add_argument("--epochs", type=int, help="override mlp.epochs")
     t.add_argument("--seed", type=int, help="override mlp.seed")
     t.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -81,10 +84,11 @@ def register(sub) -> None:
     p.set_defaults(func=run_predict)
 
 
-def _config(args: argparse.Namespace) -> dict:
-    from fer_face.landmarks.config import apply_overrides, default_config
+def resolve_config(args: argparse.Namespace) -> dict:
+    from fer_face.landmarks.config import apply_overrides, load_recipe
 
-    return apply_overrides(default_config(), args.set, recipe.flag_overrides(args, FIELD_FLAGS))
+    return apply_overrides(load_recipe(getattr(args, "recipe", None)), args.set,
+                           recipe.flag_overrides(args, FIELD_FLAGS))
 
 
 def run_extract(args: argparse.Namespace) -> int:
@@ -111,7 +115,7 @@ def run_train(args: argparse.Namespace) -> int:
     from fer_face.landmarks.train import train
 
     recipe.check_flags(args, WORKER_FLAG_RANGES)
-    train(_config(args), args.model, data=args.data, out=args.out, command=args.command_line, workers=args.workers,
+    train(resolve_config(args), args.model, data=args.data, out=args.out, command=args.command_line, workers=args.workers,
           overwrite=args.overwrite, progress=not args.no_progress, strict_size=args.strict_size)
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from fer_core import recipe
@@ -12,6 +13,7 @@ from fer_core.errors import UserError
 from fer_core.recipe import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE
 
 MODELS = ("mlp", "logreg")
+RECIPE_DIR = Path(__file__).parent / "recipes"
 
 DEFAULTS: dict[str, Any] = {
     "features": {
@@ -71,6 +73,23 @@ RANGES = {
 
 def default_config() -> dict[str, Any]:
     return copy.deepcopy(DEFAULTS)
+
+
+def list_recipes() -> list[str]:
+    return recipe.list_recipes(RECIPE_DIR)
+
+
+def load_recipe(name_or_path: str | None) -> dict[str, Any]:
+    """A recipe file (``fer2013/geometry`` or a .toml path) over DEFAULTS; None: DEFAULTS alone."""
+    cfg = default_config()
+    if name_or_path is None:
+        return cfg
+    path = recipe.find_recipe(name_or_path, RECIPE_DIR)
+    loaded = recipe.load_recipe_file(path, SCHEMA, {}, ranges=RANGES)
+    loaded.pop("recipe")
+    for section, fields in loaded.items():
+        cfg[section].update(fields)
+    return cfg
 
 
 def _parse_value(text: str) -> Any:

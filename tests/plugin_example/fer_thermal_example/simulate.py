@@ -1,6 +1,6 @@
 """Write a thermal run directory for the samples of an existing run (a stand-in for a real model).
 
-    python -m fer_thermal_example.simulate --like results/fer2013/mobilenetv2_100 --out runs/thermal
+    python -m fer_thermal_example.simulate --like results/fer2013/vgg48_slim --out runs/thermal
 
 Shows the whole branch protocol: predictions over the branch's own label space, a present mask
 (the camera missed some samples), temperature calibration on the fit split with fer_core's shared

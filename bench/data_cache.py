@@ -2,7 +2,7 @@
 
     python bench/data_cache.py [--data data/fer2013.zip] [--out bench/results/data_cache.json]
 
-Targets (issue 2): first load from the zip < 30 s on 2 cores, second load of all 35,887 images < 1 s.
+Targets: first load from the zip < 30 s on 2 cores, second load of all 35,887 images < 1 s.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Per backbone:
 
     python bench/face_speed.py [--backbones mobilenetv2_100 efficientnet_b0 efficientnet_b2] [--steps 20]
 
-Targets (issue 3): training >= 1.5x the naive loop; MobileNetV2 batch-1 CPU latency <= 5 ms.
+Targets: training >= 1.5x the naive loop; MobileNetV2 batch-1 CPU latency <= 5 ms.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Bypasses the landmark cache (always extracts), and writes a JSON record (default
 bench/results/landmarks_extract.json) with the wall time, the CPU time the workers used, the machine's
 load average before/after and this process's nice level: on a shared machine the wall time includes
 waiting for other jobs, while ``cpu_seconds / workers`` is what the same run costs on idle cores.
-Target (issue 4): the full 35,887 images in under 3 minutes on 2 cores.
+Target: the full 35,887 images in under 3 minutes on 2 cores.
 """
 
 from __future__ import annotations

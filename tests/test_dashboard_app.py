@@ -392,7 +392,7 @@ def test_try_it_without_published_models_says_how_to_get_them(results_tree, tmp_
 
 
 def test_overview_renders_fast_on_the_committed_results(results_tree):
-    """Issue 7: the overview renders in under 2 s (caches cleared, imports warmed by an earlier run).
+    """The overview renders in under 2 s (caches cleared, imports warmed by an earlier run).
 
     Measured as CPU time of this process (AppTest runs the script in-process), so the budget holds on
     a machine whose cores are busy with training; the wall time is printed beside it."""

@@ -76,7 +76,8 @@ def parse(argv: list[str], where: str):
 
 def check_train(entry: Entry, argv: list[str], spec: TrainCommand, root: Path) -> str:
     where = f"{entry.name}: {' '.join(argv[:2])}"
-    resolved = spec.resolve(parse(argv, where))
+    args = parse(argv, where)
+    resolved = spec.resolve(args)
     config_path = root / entry.folder / spec.config_in / "config.json"
     if not config_path.is_file():
         raise UserError(f"{where}: no committed {config_path} to check the recipe against")
@@ -87,8 +88,8 @@ def check_train(entry: Entry, argv: list[str], spec: TrainCommand, root: Path) -
                    for section in spec.sections
                    for key in sorted(set(resolved[section]) | set(saved["config"].get(section, {})))
                    if saved["config"].get(section, {}).get(key) != resolved[section].get(key)]
-    if argv[:2] == ["landmarks", "train"] and saved.get("model") != parse(argv, where).model:
-        differences.append(f"model: committed {saved.get('model')!r}, command gives {parse(argv, where).model!r}")
+    if argv[:2] == ["landmarks", "train"] and saved.get("model") != args.model:
+        differences.append(f"model: committed {saved.get('model')!r}, command gives {args.model!r}")
     if differences:
         raise UserError(f"{where}: the recipe does not resolve to {config_path}: " + "; ".join(differences[:4]))
     return f"recipe matches {config_path}"

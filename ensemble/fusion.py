@@ -8,7 +8,7 @@ with ``fer_core.calibration``. The eval split is only ever scored, never fit.
 
 ``fusion.json`` holds everything needed to apply a fitted fusion to new samples (no pickles)::
 
-    fusion = FittedFusion.load("results/fer2013/fusion-vgg48_slim_6ep-landmarks")
+    fusion = FittedFusion.load("results/fer2013/fusion-vgg48_slim-landmarks")
     probs = fusion.fuse({"face/vgg48_slim": p_face, "landmarks/mlp": None})
 """
 

@@ -45,6 +45,9 @@ def register(sub) -> None:
                    help="warm restart: start from the weights of a finished run (its best.pt) or a checkpoint file; "
                         "optimizer, schedule and epochs start afresh")
     t.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs of this invocation (time-boxed jobs)")
+    t.add_argument("--compile", action="store_true",
+                   help="torch.compile the training step (CUDA: several times faster for these small nets; the "
+                        "first epoch pays the compilation)")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.set_defaults(func=run_train)
 
@@ -65,6 +68,7 @@ def register(sub) -> None:
     c.add_argument("--out", type=Path, help="where to write comparison.{md,csv,json} (default: --runs)")
     add_data_args(c)
     c.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    c.add_argument("--compile", action="store_true", help="torch.compile the training step of runs it trains")
     c.set_defaults(func=run_compare)
 
     p = fsub.add_parser("predict", help="calibrated emotion probabilities for face crops or photos (shipped model)",
@@ -89,7 +93,7 @@ def run_train(args: argparse.Namespace) -> int:
     recipe.check_flags(args, TRAIN_FLAG_RANGES)
     train(resolve_config(args), data=args.data, out=args.out, command=args.command_line, resume=args.resume,
           overwrite=args.overwrite, device=args.device, stop_after=args.stop_after, progress=not args.no_progress,
-          strict_size=args.strict_size)
+          strict_size=args.strict_size, compile_model=args.compile)
     return 0
 
 

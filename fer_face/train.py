@@ -79,7 +79,7 @@ def prepare_run_dir(out: Path, cfg: dict[str, Any], resume: bool, overwrite: boo
 
 def train(cfg: dict[str, Any], *, data: str | None, out: str | Path, command: str, resume: bool = False,
           overwrite: bool = False, device: str = "auto", stop_after: int | None = None, progress: bool = True,
-          strict_size: bool = False, evaluate: bool = True) -> Path:
+          strict_size: bool = False, evaluate: bool = True, compile_model: bool = False) -> Path:
     out = Path(out)
     get_backbone(cfg["model"]["backbone"])  # unknown backbone -> clear error before any work
     dev = pick_device(device)
@@ -88,12 +88,14 @@ def train(cfg: dict[str, Any], *, data: str | None, out: str | Path, command: st
         dev = torch.device("cuda", ctx.local_rank)
         torch.cuda.set_device(dev)
     try:
-        return _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, progress, strict_size, evaluate)
+        return _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, progress, strict_size, evaluate,
+                      compile_model)
     finally:
         shutdown(ctx)
 
 
-def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, progress, strict_size, evaluate) -> Path:
+def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, progress, strict_size, evaluate,
+           compile_model) -> Path:
     from tqdm.auto import tqdm
 
     from fer_face.data import load_fer2013
@@ -129,6 +131,8 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
     use_amp, amp_dtype = amp_settings(cfg, dev)
     scaler = torch.amp.GradScaler(dev.type, enabled=use_amp and amp_dtype == torch.float16)
     net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None) if ctx.enabled else model
+    if compile_model:  # the training step only; validation, checkpoints and the EMA use the plain module
+        net = torch.compile(net)
 
     history: list[dict[str, Any]] = []
     start_epoch, best_acc = 0, -1.0
@@ -147,7 +151,7 @@ def _train(cfg, data, out, command, resume, overwrite, dev, ctx, stop_after, pro
             "config": cfg, "command": command, "data": {"source": ds.source, "dataset": ds.name, "layout": ds.layout,
                                                         "notes": ds.notes},
             "num_classes": num_classes, "label_space": list(ds.label_space), "world_size": ctx.world_size,
-            "device": str(dev), "versions": _versions(),
+            "device": str(dev), "compiled": compile_model, "versions": _versions(),
         })
         for note in ds.notes:
             print(f"note: {note}", file=sys.stderr)

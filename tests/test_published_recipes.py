@@ -29,7 +29,7 @@ def committed_runs_with_a_recipe_file() -> list[Path]:
 
 def test_recipe_names_include_the_dataset_folder():
     names = list_recipes()
-    assert {"paper", "improved", "fer2013/vgg48_slim", "fer2013/vgg48_slim_6ep"} <= set(names)
+    assert {"paper", "improved", "fer2013/vgg48_slim", "fer2013/vgg48_slim_seed0"} <= set(names)
     cfg = resolve_config(recipe_args("fer2013/vgg48_slim"))
     assert cfg["recipe"] == "fer2013/vgg48_slim" and cfg["model"]["backbone"] == "vgg48_slim"
     assert cfg["train"]["epochs"] == 45
@@ -49,3 +49,17 @@ def test_shipped_face_models_name_a_recipe_file_and_its_command():
         if entry.branch == "face":
             assert entry.recipe in list_recipes()
             assert f"--recipe {entry.recipe}" in entry.command and "--data data/" in entry.command
+
+
+def test_compile_flag_reaches_the_training_loop(monkeypatch, tmp_path):
+    import fer_face.train
+    from fer_core.cli import main
+
+    seen = {}
+    monkeypatch.setattr(fer_face.train, "train", lambda cfg, **kw: seen.update(kw))
+    assert main(["face", "train", "--recipe", "fer2013/vgg48_slim", "--data", "synthetic", "--out",
+                 str(tmp_path / "run"), "--compile"]) == 0
+    assert seen["compile_model"] is True
+    assert main(["face", "train", "--recipe", "fer2013/vgg48_slim", "--data", "synthetic", "--out",
+                 str(tmp_path / "run")]) == 0
+    assert seen["compile_model"] is False

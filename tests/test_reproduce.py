@@ -63,25 +63,25 @@ def _copy_entries(tmp_path: Path, names: list[str]) -> Path:
 
 
 def test_dry_run_names_the_field_a_committed_run_does_not_match(tmp_path):
-    root = _copy_entries(tmp_path, ["vgg48_slim_6ep"])
-    config = root / "fer2013/vgg48_slim_6ep/config.json"
+    root = _copy_entries(tmp_path, ["vgg48_slim_seed0"])
+    config = root / "fer2013/vgg48_slim_seed0/config.json"
     saved = json.loads(config.read_text())
     saved["config"]["train"]["lr"] = 0.1
     config.write_text(json.dumps(saved))
-    r = _fer("reproduce", "vgg48_slim_6ep", "--dry-run", "--results", root)
+    r = _fer("reproduce", "vgg48_slim_seed0", "--dry-run", "--results", root)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "train.lr: committed 0.1, recipe gives 0.003" in r.stderr
 
 
 def test_dry_run_refuses_a_fusion_member_that_is_not_the_run_it_was_fit_on(tmp_path):
-    root = _copy_entries(tmp_path, ["fusion-vgg48_slim_6ep-landmarks"])
-    fusion = root / "fer2013/fusion-vgg48_slim_6ep-landmarks/fusion.json"
+    root = _copy_entries(tmp_path, ["fusion-vgg48_slim-landmarks"])
+    fusion = root / "fer2013/fusion-vgg48_slim-landmarks/fusion.json"
     saved = json.loads(fusion.read_text())
     saved["branches"][1]["fingerprint"] = "0" * 64
     fusion.write_text(json.dumps(saved))
     registry = load_registry(root)
     with pytest.raises(UserError, match="landmarks_geometry, whose committed PublicTest predictions are not"):
-        reproduce.dry_run(registry.named("fusion-vgg48_slim_6ep-landmarks"), registry)
+        reproduce.dry_run(registry.named("fusion-vgg48_slim-landmarks"), registry)
 
 
 def test_reproduce_runs_needs_first_skips_finished_resumes_and_stops_at_a_failure(tmp_path, monkeypatch):

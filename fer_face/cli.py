@@ -46,8 +46,8 @@ def register(sub) -> None:
                         "optimizer, schedule and epochs start afresh")
     t.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs of this invocation (time-boxed jobs)")
     t.add_argument("--compile", action="store_true",
-                   help="torch.compile the training step (CUDA: several times faster for these small nets; the "
-                        "first epoch pays the compilation)")
+                   help="torch.compile the training step (fewer, fused kernels; the first epoch pays the "
+                        "compilation)")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.set_defaults(func=run_train)
 

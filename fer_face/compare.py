@@ -126,7 +126,7 @@ def compare(args: argparse.Namespace) -> list[dict[str, Any]]:
             print(f"training {backbone} with recipe {args.recipe} -> {run_dir}", file=sys.stderr)
             train(configs[backbone], data=args.data, out=run_dir, command=args.command_line,
                   resume=(run_dir / "last.pt").is_file(), strict_size=args.strict_size,
-                  compile_model=getattr(args, "compile", False))
+                  compile_model=args.compile)
         print(f"{backbone}: {run_dir}", file=sys.stderr)
         rows.append({**collect_row(backbone, run_dir), "run": run_dir.as_posix()})
     out = args.out or args.runs

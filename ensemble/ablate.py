@@ -24,6 +24,7 @@ from fer_core.metrics import accuracy
 
 from ensemble.fuse import FuseOptions, check_out_dir
 from ensemble.fusion import fit_fusion, fit_rows
+from ensemble.methods import make_method
 from ensemble.tables import METRIC_COLUMNS, score_row, to_markdown, write_table
 
 ABLATION_COLUMNS = ("branches", "method", "fit_cv_accuracy") + METRIC_COLUMNS
@@ -56,8 +57,6 @@ def run_ablate(run_dirs: Sequence[str | Path], *, methods: Sequence[str], out: s
                         f"give at most {MAX_BRANCHES}")
     methods = list(dict.fromkeys(methods))
     inputs = options.load(run_dirs)
-    from ensemble.methods import make_method
-
     for m in methods:
         make_method(m)  # unknown names fail before any work
     jobs = [(s, m) for s in subsets(len(inputs.branches)) for m in methods]

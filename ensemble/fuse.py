@@ -22,19 +22,20 @@ import numpy as np
 from fer_core import atomic
 from fer_core.artifact import Predictions, artifact_path
 from fer_core.errors import UserError
+from fer_core.evaluate import FER2013, write_report
 from fer_core.report import build_metrics, format_summary
 
 from ensemble.fusion import CROSS_FIT_FOLDS, FUSION_FILE, FitResult, fit_fusion
 from ensemble.inputs import AlignedSplit, FusionInputs, load_inputs
-from ensemble.tables import METRIC_COLUMNS, score_row, write_table
+from ensemble.tables import METRIC_COLUMNS, score_row, to_markdown, write_table
 
 COMPARISON_COLUMNS = ("name", "modality") + METRIC_COLUMNS
 
 
 @dataclass
 class FuseOptions:
-    fit_split: str = "PublicTest"
-    eval_split: str = "PrivateTest"
+    fit_split: str = FER2013.calibration
+    eval_split: str = FER2013.test
     label_space: Sequence[str] | None = None
     label_map_file: str | Path | None = None
     allow_partial: bool = False
@@ -134,17 +135,12 @@ def run_fuse(run_dirs: Sequence[str | Path], *, method: str, out: str | Path, op
     for split, a in arts.items():
         a.save(artifact_path(out, split))
     atomic.write_json(out / FUSION_FILE, fusion_json)
-    atomic.write_json(out / "metrics.json", metrics)
+    write_report(out, metrics, command=command, quiet=True)
     write_table(out, "comparison", rows, COMPARISON_COLUMNS,
                 title=f"{name} vs its branches on {inputs.eval.split}",
                 meta={"method": method, "fit_split": inputs.fit.split, "eval_split": inputs.eval.split,
                       "command": command, **comp_meta}, notes=notes)
-    from fer_core.plots import plot_reliability
-
-    plot_reliability(metrics, out / "reliability.png")
     if not quiet:
-        from ensemble.tables import to_markdown
-
         print(to_markdown(rows, COMPARISON_COLUMNS), end="")
         for note in notes:
             print(f"note: {note}", file=sys.stderr)

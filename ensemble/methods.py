@@ -23,6 +23,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp, softmax
 
+from fer_core.errors import UserError
+
 PROB_FLOOR = 1e-6  # probabilities are clipped here before logs: artifacts store 7 decimals, so 0 happens
 
 
@@ -213,8 +215,6 @@ METHODS: dict[str, type[FusionMethod]] = {m.name: m for m in (MeanFusion, LogPoo
 
 
 def make_method(name: str) -> FusionMethod:
-    from fer_core.errors import UserError
-
     if name not in METHODS:
         raise UserError(f"unknown fusion method {name!r}; choose one of {sorted(METHODS)}")
     return METHODS[name]()

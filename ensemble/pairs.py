@@ -32,6 +32,7 @@ from fer_core import atomic
 from fer_core.artifact import Predictions, artifact_path, load_run
 from fer_core.errors import ArtifactError, DataError, UserError
 from fer_core.labels import FER7, canonical_emotion
+from fer_core.report import build_metrics
 from fer_audio.labels import TO_FER7
 
 PSEUDO_DATASET = "pseudo-pairs"
@@ -159,8 +160,6 @@ def prepare_out(out: Path, overwrite: bool) -> None:
 
 def write_branch_dir(out: Path, name: str, arts: dict[str, Predictions], info: dict[str, Any]) -> dict[str, Any]:
     """One run directory: predictions/<split>.json, config.json and metrics.json (on the test split)."""
-    from fer_core.report import build_metrics
-
     run = out / name
     for split, art in arts.items():
         art.save(artifact_path(run, split))
@@ -320,6 +319,7 @@ def build_manifest_pairs(out: Path, manifest: Path, *, audio_run: Path, face_run
                          progress: bool = True) -> dict[str, Any]:
     """Run each branch's predictor on the manifest's files; write OUT/{face,landmarks,audio}/ keyed by sample_id."""
     rows = read_manifest(manifest)
+    # the predictors load torch, timm and dlib: only the command that scores files pays for them
     from fer_face.faces import load_image
     from fer_face.predict import FaceModel
     from fer_audio.predict import AudioPredictor

@@ -11,7 +11,7 @@ for it. The rule separates sound from silence, not speech from other sounds: mus
 counts as sound.
 
 Voice probabilities: each sound window, resampled to the speech model's rate, is scored by the speech model
-(calibrated, in its own label space) and mapped onto FER2013's 7 classes with ``fer_audio.evaluate.to_fer7_probs``
+(calibrated, in its own label space) and mapped onto FER2013's 7 classes with ``fer_audio.labels.to_fer7_probs``
 (calm + neutral -> neutral).
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fer_audio.decode import MIN_SECONDS
-from fer_audio.evaluate import to_fer7_probs
+from fer_audio.labels import to_fer7_probs
 from fer_audio.predict import AudioPredictor
 from fer_core.calibration import calibrated_probs
 from fer_core.labels import FER7

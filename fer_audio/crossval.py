@@ -15,6 +15,7 @@ from scipy.special import softmax
 from fer_core import artifact, atomic, metrics
 from fer_core.calibration import calibrated_probs, fit_temperature
 from fer_audio.splits import kfold_split
+from fer_audio.train import train
 
 KEYS = ("accuracy", "macro_f1", "nll", "ece", "ece_uncalibrated", "val_accuracy")
 
@@ -91,8 +92,6 @@ def cross_fitted_test_metrics(runs: list[Path] | FoldScores) -> dict[str, Any]:
 
 def cross_validate(cfg: dict[str, Any], *, data: str | None, out: Path, folds: int, command: str, device: str,
                    progress: bool) -> dict[str, Any]:
-    from fer_audio.train import train
-
     per_fold = []
     for f in range(1, folds + 1):
         split = kfold_split(f, folds)

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
+import numpy as np
+
 from fer_core.errors import DataError
 from fer_core.labels import FER7
 
@@ -98,3 +100,11 @@ def label_index(emotion: str, calm: str) -> int:
     """Index of a RAVDESS emotion in the label space of option ``calm``."""
     space, mapping = CALM_OPTIONS[calm]
     return space.index(mapping[emotion])
+
+
+def to_fer7_probs(probs: np.ndarray, label_space: tuple[str, ...]) -> np.ndarray:
+    """Sum the probability of RAVDESS classes that share a FER7 class (calm + neutral)."""
+    out = np.zeros((len(probs), len(FER7)))
+    for j, name in enumerate(label_space):
+        out[:, FER7.index(TO_FER7.get(name, name))] += probs[:, j]
+    return out

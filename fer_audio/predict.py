@@ -19,8 +19,11 @@ from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
 from fer_audio.config import feature_config
 from fer_audio.decode import decode_clip
-from fer_audio.evaluate import load_run_config, load_run_model, to_fer7_probs
+from fer_audio.features import extract
+from fer_audio.inference import predict_logits
+from fer_audio.labels import to_fer7_probs
 from fer_audio.models import model_from_config
+from fer_audio.run import load_run_config, load_run_model
 
 
 BRANCH = "audio"
@@ -71,9 +74,6 @@ class AudioPredictor:
         return self.features.sample_rate
 
     def logits_for_waves(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        from fer_audio.features import extract
-        from fer_audio.inference import predict_logits
-
         feats, counts = extract(list(waves), self.features, device=self.device)
         return predict_logits(self.model, feats, counts, frames=self.features.frames, crops=self.cfg["eval"]["crops"],
                               batch_size=self.cfg["eval"]["batch_size"], device=self.device)

@@ -12,6 +12,8 @@ import os
 import shlex
 import sys
 
+from fer_core.errors import UserError
+
 # subcommand -> module providing register(subparsers)
 SUBCOMMANDS: dict[str, str] = {
     "predict": "ensemble.predict_cli",
@@ -44,8 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fer_core.errors import UserError
-
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from fer_core.atomic import atomic_path
+
 
 def _pyplot():
     import matplotlib
@@ -18,8 +20,6 @@ def _pyplot():
 
 
 def plot_history(history: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
-    from fer_core.atomic import atomic_path
-
     plt = _pyplot()
     ep = [h["epoch"] for h in history]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -41,8 +41,6 @@ def plot_history(history: list[dict[str, Any]], path: str | Path, title: str = "
 
 def plot_reliability(metrics: dict[str, Any], path: str | Path) -> None:
     """Reliability diagram before/after temperature scaling from a metrics.json dict."""
-    from fer_core.atomic import atomic_path
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.6, 4.4))
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect")

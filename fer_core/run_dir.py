@@ -1,5 +1,5 @@
-"""The run directory of a trained branch: refusing to clobber or silently change a run, and writing
-what an evaluation leaves in it (metrics.json, curves.png, reliability.png).
+"""The run directory of a trained branch: refusing to clobber or silently change a run (what an evaluation
+leaves in it is written by ``fer_core.evaluate``).
 
 A run holds config.json, last.pt while training, history.json, and metrics.json once finished.
 """
@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from fer_core import atomic
 from fer_core.errors import UserError
 
 
@@ -56,19 +54,3 @@ def read_history(run_dir: Path) -> list[dict[str, Any]]:
     """The per-epoch history.json of a run ([] when it has none)."""
     path = run_dir / "history.json"
     return json.loads(path.read_text()) if path.is_file() else []
-
-
-def write_evaluation(run_dir: Path, metrics: dict[str, Any], *, command: str, history: list[dict[str, Any]],
-                     curves_title: str) -> dict[str, Any]:
-    """Write metrics.json (recording the training ``command``), the training curves (when there is a
-    history) and the reliability diagram; print the one-line summary to stderr."""
-    from fer_core.plots import plot_history, plot_reliability
-    from fer_core.report import format_summary
-
-    metrics["command"] = command
-    atomic.write_json(run_dir / "metrics.json", metrics)
-    if history:
-        plot_history(history, run_dir / "curves.png", title=curves_title)
-    plot_reliability(metrics, run_dir / "reliability.png")
-    print(format_summary(metrics), file=sys.stderr)
-    return metrics

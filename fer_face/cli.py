@@ -1,4 +1,7 @@
-"""``fer face``: train, evaluate, compare and predict with the face-appearance branch."""
+"""``fer face``: train, evaluate, compare and predict with the face-appearance branch.
+
+Each subcommand imports its module when it runs: torch and timm load only for the command that needs them.
+"""
 
 from __future__ import annotations
 
@@ -112,7 +115,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace) -> int:
     from fer_face.compare import compare
 
-    compare(args)
+    compare(args.backbones, runs=args.runs, recipe=args.recipe, out=args.out, train_missing=args.train_missing,
+            overrides=args.set, data=args.data, command=args.command_line, strict_size=args.strict_size,
+            compile_model=args.compile)
     return 0
 
 

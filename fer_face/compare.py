@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from fer_core import atomic
 from fer_core.errors import UserError
+from fer_face.config import training_config
 from fer_face.models import get_backbone
+from fer_face.train import train
 
 COLUMNS = ["backbone", "paper_train_acc", "paper_test_acc", "train_acc", "test_acc", "test_macro_f1", "test_nll",
            "test_ece", "test_ece_uncalibrated", "temperature", "epochs", "prior_epochs", "recipe", "dataset", "command",
@@ -104,32 +105,30 @@ def chosen_run(runs: list[Path]) -> Path:
     return max(runs, key=lambda r: json.loads((r / "metrics.json").read_text()).get("val_accuracy") or 0.0)
 
 
-def compare(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """One row per backbone from the finished run with that backbone and ``--recipe`` anywhere under ``--runs``;
-    with ``--train-missing`` a backbone without one is trained into ``--runs/<backbone>``."""
-    from fer_face.config import resolve_config
-    from fer_face.train import train
-
-    if args.train_missing:  # every missing run's config is checked before the first one trains
-        configs = {b: resolve_config(args, backbone=b) for b in args.backbones}
+def compare(backbones: Sequence[str], *, runs: Path, recipe: str | None, out: Path | None = None,
+            train_missing: bool = False, overrides: Sequence[str] = (), data: str | None = None, command: str = "",
+            strict_size: bool = False, compile_model: bool = False) -> list[dict[str, Any]]:
+    """One row per backbone from the finished run with that backbone and ``recipe`` anywhere under ``runs``;
+    with ``train_missing`` a backbone without one is trained (``recipe`` + ``overrides``) into ``runs/<backbone>``."""
+    if train_missing:  # every missing run's config is checked before the first one trains
+        configs = {b: training_config(recipe, overrides, backbone=b) for b in backbones}
     rows = []
-    for backbone in args.backbones:
+    for backbone in backbones:
         get_backbone(backbone)
-        runs = finished_runs(args.runs, backbone, args.recipe) if args.runs.is_dir() else []
-        if runs:
-            run_dir = chosen_run(runs)
-        elif not args.train_missing:
-            raise UserError(f"{args.runs}: no finished {backbone} run with recipe {args.recipe!r} (metrics.json); "
+        found = finished_runs(runs, backbone, recipe) if runs.is_dir() else []
+        if found:
+            run_dir = chosen_run(found)
+        elif not train_missing:
+            raise UserError(f"{runs}: no finished {backbone} run with recipe {recipe!r} (metrics.json); "
                             "train it or pass --train-missing")
         else:
-            run_dir = args.runs / backbone
-            print(f"training {backbone} with recipe {args.recipe} -> {run_dir}", file=sys.stderr)
-            train(configs[backbone], data=args.data, out=run_dir, command=args.command_line,
-                  resume=(run_dir / "last.pt").is_file(), strict_size=args.strict_size,
-                  compile_model=args.compile)
+            run_dir = runs / backbone
+            print(f"training {backbone} with recipe {recipe} -> {run_dir}", file=sys.stderr)
+            train(configs[backbone], data=data, out=run_dir, command=command, resume=(run_dir / "last.pt").is_file(),
+                  strict_size=strict_size, compile_model=compile_model)
         print(f"{backbone}: {run_dir}", file=sys.stderr)
         rows.append({**collect_row(backbone, run_dir), "run": run_dir.as_posix()})
-    out = args.out or args.runs
+    out = out or runs
     atomic.write_text(out / "comparison.md", to_markdown(rows))
     atomic.write_text(out / "comparison.csv", to_csv(rows))
     atomic.write_json(out / "comparison.json", rows)

@@ -95,21 +95,28 @@ FIELD_FLAGS = {"--epochs": "train.epochs", "--batch-size": "train.batch_size", "
 
 
 def resolve_config(args: argparse.Namespace, backbone: str | None = None) -> dict[str, Any]:
-    """The training config a ``fer face train``/``compare`` command line asks for: the recipe, then ``--set``
-    and the field flags, then the backbone (``backbone``, else ``--backbone``, else the recipe's)."""
+    """The training config a ``fer face train`` command line asks for: the recipe, then ``--set`` and the field
+    flags, then the backbone (``backbone``, else ``--backbone``, else the recipe's)."""
     cfg = load_recipe(args.recipe)
     flags = recipe.flag_overrides(args, FIELD_FLAGS)
     if getattr(args, "init_from", None):
         init = Path(args.init_from)
         flags.append(recipe.Override("train", "init_from", str(init / "best.pt" if init.is_dir() else init),
                                      f"--init-from {args.init_from}"))
-    cfg = apply_overrides(cfg, getattr(args, "set", []), flags)
-    backbone = backbone or getattr(args, "backbone", None)
+    return training_config(args.recipe, getattr(args, "set", []), backbone=backbone or getattr(args, "backbone", None),
+                           flags=flags, pretrained=getattr(args, "pretrained", None), cfg=cfg)
+
+
+def training_config(recipe_name: str, overrides: Iterable[str] = (), *, backbone: str | None = None,
+                    flags: Iterable[recipe.Override] = (), pretrained: str | None = None,
+                    cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Recipe ``recipe_name`` (or its loaded ``cfg``) with ``overrides`` and ``flags`` applied and ``backbone`` set."""
+    cfg = apply_overrides(cfg if cfg is not None else load_recipe(recipe_name), list(overrides), flags)
     if backbone:
         cfg["model"]["backbone"] = backbone
     if not cfg["model"].get("backbone"):
-        raise UserError(f"recipe {args.recipe!r} names no backbone: pass --backbone (e.g. efficientnet_b0) "
+        raise UserError(f"recipe {recipe_name!r} names no backbone: pass --backbone (e.g. efficientnet_b0) "
                         "or use a recipe that sets model.backbone")
-    if getattr(args, "pretrained", None) is not None:
-        cfg["model"]["pretrained"] = True if args.pretrained == "true" else args.pretrained
+    if pretrained is not None:
+        cfg["model"]["pretrained"] = True if pretrained == "true" else pretrained
     return cfg

@@ -10,19 +10,19 @@ import numpy as np
 import torch
 
 from fer_core import atomic
-from fer_core.artifact import Predictions, artifact_path
-from fer_core.device import pick_device
-from fer_core.calibration import calibrated_probs, fit_temperature
-from fer_core.errors import UserError
-from fer_core.report import build_metrics
-from fer_core.run_dir import read_history, write_evaluation
 from fer_core.checkpoint import load_checkpoint
-from fer_face.config import with_defaults
+from fer_core.device import pick_device
+from fer_core.errors import UserError
+from fer_core.evaluate import FER2013, SplitLogits, calibrate, report
+from fer_core.recipe import parse_override
+from fer_core.report import build_metrics
+from fer_core.run_dir import read_history
+from fer_face.config import apply_overrides, with_defaults
 from fer_face.inference import predict_logits, tta_settings
 from fer_face.lineage import warm_start_command, warm_start_epochs
-from fer_face.models import model_from_config
+from fer_face.models import get_backbone, model_from_config
 
-CAL_SPLIT, TEST_SPLIT = "PublicTest", "PrivateTest"
+CAL_SPLIT, TEST_SPLIT = FER2013.calibration, FER2013.test
 
 
 def load_run_config(run_dir: Path) -> dict[str, Any]:
@@ -59,30 +59,25 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto",
     views = tta_settings(cfg["eval"])
     kw = dict(device=dev, batch_size=cfg["eval"]["batch_size"], channels_last=cfg["train"]["channels_last"],
               **views)
-    logits = {s: predict_logits(model, ds.split_arrays(s)[0], **kw) for s in (CAL_SPLIT, TEST_SPLIT)}
-    x_train, y_train = ds.split_arrays("Training")
+    splits = {s: SplitLogits(ds.split_ids(s), ds.split_arrays(s)[1], predict_logits(model, ds.split_arrays(s)[0], **kw))
+              for s in (CAL_SPLIT, TEST_SPLIT)}
+    x_train, y_train = ds.split_arrays(FER2013.train)
     plain = {**kw, "tta_flip": False, "tta_shift_px": 0}
     train_clean_acc = float((predict_logits(model, x_train, **plain).argmax(1) == y_train).mean())
-    y_cal = ds.split_arrays(CAL_SPLIT)[1]
-    temperature = fit_temperature(logits[CAL_SPLIT], y_cal)
     backbone = cfg["model"]["backbone"]
-    arts = {}
-    for split, z in logits.items():
-        arts[split] = Predictions(
-            ids=ds.split_ids(split), labels=ds.split_arrays(split)[1], logits=z,
-            probs=calibrated_probs(z, temperature), label_space=ds.label_space, branch=f"face/{backbone}",
-            modality="face", dataset=ds.name, split=split, temperature=temperature, calibration_split=CAL_SPLIT,
-            fit_splits=["Training", CAL_SPLIT], command=saved["command"],
-            extra={"backbone": backbone, "recipe": cfg.get("recipe"), "checkpoint_epoch": saved["checkpoint_meta"]["epoch"],
-                   **views},
-        )
-        arts[split].save(artifact_path(run_dir, split))
+    extra = {"backbone": backbone, "recipe": cfg.get("recipe"), "checkpoint_epoch": saved["checkpoint_meta"]["epoch"],
+             **views}
+    arts = calibrate(run_dir, splits, calibration_split=CAL_SPLIT, write=(CAL_SPLIT, TEST_SPLIT),
+                     extra=lambda split: extra, label_space=ds.label_space, branch=f"face/{backbone}",
+                     modality="face", dataset=ds.name, fit_splits=[FER2013.train, CAL_SPLIT], command=saved["command"])
     history = read_history(run_dir)
-    from fer_face.models import get_backbone
-
     spec = get_backbone(backbone)
     public = build_metrics(arts[CAL_SPLIT])
-    metrics = build_metrics(arts[TEST_SPLIT], extra={
+    if eval_overrides:
+        config = {k: v for k, v in saved.items() if k != "checkpoint_meta"}
+        atomic.write_json(run_dir / "config.json", config)
+    return report(run_dir, arts[TEST_SPLIT], command=saved["command"], history=history,
+                  curves_title=f"{backbone} ({cfg.get('recipe')})", extra={
         "backbone": backbone,
         "recipe": cfg.get("recipe"),
         "synthetic": ds.name == "synthetic",
@@ -100,17 +95,9 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto",
         "paper": {"train_accuracy": spec.paper_train_acc, "test_accuracy": spec.paper_test_acc},
         "evaluate_command": command if command != saved["command"] else None,
     })
-    if eval_overrides:
-        config = {k: v for k, v in saved.items() if k != "checkpoint_meta"}
-        atomic.write_json(run_dir / "config.json", config)
-    return write_evaluation(run_dir, metrics, command=saved["command"], history=history,
-                            curves_title=f"{backbone} ({cfg.get('recipe')})")
 
 
 def _with_eval_overrides(cfg: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    from fer_core.recipe import parse_override
-    from fer_face.config import apply_overrides
-
     for text in overrides:
         section = parse_override(text)[0]
         if section != "eval":

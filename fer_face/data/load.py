@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 from fer_core.errors import DataError
-from fer_face.data import cache
+import fer_face.data.cache as cache
 from fer_face.data.dataset import FER2013Data
 from fer_face.data.readers import read_csv, read_folder, read_zip
 from fer_face.data.synthetic import make_synthetic

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fer_face.landmarks.extract import REASONS, landmarks_in_crop
+from fer_face.landmarks.extract import REASONS, get_predictor, landmarks_in_crop
 
 CHUNK = 256  # images per task: large enough to amortise IPC, small enough for a smooth progress bar
 
@@ -47,8 +47,6 @@ def _extract_chunk(args: tuple[np.ndarray, bool]) -> tuple[np.ndarray, np.ndarra
 
 
 def _init_worker() -> None:
-    from fer_face.landmarks.extract import get_predictor
-
     get_predictor()
 
 

@@ -7,21 +7,19 @@ metrics are computed on present samples and ``n_missing`` (plus the reasons) say
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fer_core import atomic
-from fer_core.artifact import Predictions, artifact_path
-from fer_core.calibration import calibrated_probs, fit_temperature
 from fer_core.errors import UserError
-from fer_core.report import build_metrics, format_summary
+from fer_core.evaluate import FER2013, SplitLogits, calibrate, report
+from fer_core.report import build_metrics
+from fer_core.run_dir import read_history
 from fer_face.landmarks.batch import LandmarkSet
 from fer_face.landmarks.model import MODEL_FILE, LandmarkModel
 
-TRAIN_SPLIT, CAL_SPLIT, TEST_SPLIT = "Training", "PublicTest", "PrivateTest"
+TRAIN_SPLIT, CAL_SPLIT, TEST_SPLIT = FER2013.train, FER2013.calibration, FER2013.test
 
 
 def load_run_config(run_dir: Path) -> dict[str, Any]:
@@ -52,37 +50,30 @@ def evaluate_run(run_dir: str | Path, ds, lms: LandmarkSet, *, command: str, lan
         raise UserError(f"{run_dir}: model label space {list(model.label_space)} differs from the data's")
     kind = saved["model"]
     branch = f"landmarks/{kind}"
-    logits, present = {}, {}
+    splits = {}
     for split in (TRAIN_SPLIT, CAL_SPLIT, TEST_SPLIT):
-        logits[split], present[split] = split_logits(model, ds, lms, split)
-    y = {s: ds.split_arrays(s)[1] for s in logits}
-    if not present[CAL_SPLIT].any():
+        z, present = split_logits(model, ds, lms, split)
+        splits[split] = SplitLogits(ds.split_ids(split), ds.split_arrays(split)[1], z, present)
+    if not splits[CAL_SPLIT].present.any():
         raise UserError(f"{run_dir}: no {CAL_SPLIT} sample has usable landmarks; cannot fit the temperature")
-    temperature = fit_temperature(logits[CAL_SPLIT], y[CAL_SPLIT])
     selection = saved.get("selection", {})
-    arts: dict[str, Predictions] = {}
-    for split in (CAL_SPLIT, TEST_SPLIT):
-        z = logits[split]
-        arts[split] = Predictions(
-            ids=ds.split_ids(split), labels=y[split], logits=z, probs=calibrated_probs(z, temperature),
-            present=present[split], label_space=ds.label_space, branch=branch, modality="landmarks",
-            dataset=ds.name, split=split, temperature=temperature, calibration_split=CAL_SPLIT,
-            fit_splits=[TRAIN_SPLIT, CAL_SPLIT], command=saved["command"],
-            extra={"model": kind, "feature_groups": list(model.feature_groups), "tta_mirror": model.tta_mirror,
-                   "selection": selection, "n_missing": int((~present[split]).sum())},
-        )
-        arts[split].save(artifact_path(run_dir, split))
+    arts = calibrate(
+        run_dir, splits, calibration_split=CAL_SPLIT, write=(CAL_SPLIT, TEST_SPLIT), label_space=ds.label_space,
+        branch=branch, modality="landmarks", dataset=ds.name, fit_splits=[TRAIN_SPLIT, CAL_SPLIT],
+        command=saved["command"],
+        extra=lambda split: {"model": kind, "feature_groups": list(model.feature_groups), "tta_mirror": model.tta_mirror,
+                             "selection": selection, "n_missing": int((~splits[split].present).sum())})
 
     reasons = {split: lms.subset(ds.mask(split)).reason_counts() for split in (TRAIN_SPLIT, CAL_SPLIT, TEST_SPLIT)}
-    train_ok = present[TRAIN_SPLIT]
-    train_acc = float((logits[TRAIN_SPLIT][train_ok].argmax(1) == y[TRAIN_SPLIT][train_ok]).mean()) if train_ok.any() else None
+    train = splits[TRAIN_SPLIT]
+    train_ok = train.present
+    train_acc = float((train.logits[train_ok].argmax(1) == train.labels[train_ok]).mean()) if train_ok.any() else None
     test = arts[TEST_SPLIT]
     correct_all = np.zeros(test.n, bool)
     correct_all[test.present] = test.probs[test.present].argmax(1) == test.labels[test.present]
     public = build_metrics(arts[CAL_SPLIT])
-    history_path = run_dir / "history.json"
-    history = json.loads(history_path.read_text()) if history_path.is_file() else []
-    metrics = build_metrics(test, extra={
+    history = read_history(run_dir)
+    extra = {
         "model": kind,
         "synthetic": ds.name == "synthetic",
         "coverage": float(test.present.mean()),
@@ -99,14 +90,8 @@ def evaluate_run(run_dir: str | Path, ds, lms: LandmarkSet, *, command: str, lan
         "train_time_s": saved.get("train_time_s"),
         "landmarks": {k: v for k, v in (landmark_info or saved.get("landmarks", {})).items() if k != "settings"},
         "evaluate_command": command if command != saved["command"] else None,
-    })
-    metrics["command"] = saved["command"]
-    atomic.write_json(run_dir / "metrics.json", metrics)
-    from fer_core.plots import plot_history, plot_reliability
-
-    if kind == "mlp" and history:
-        plot_history(history, run_dir / "curves.png", title=f"{branch} on {ds.name}")
-    plot_reliability(metrics, run_dir / "reliability.png")
-    if progress:
-        print(format_summary(metrics) + f"  missing {metrics['n_missing']}/{metrics['n_total']}", file=sys.stderr)
-    return metrics
+    }
+    # logistic regression's history is one row per C, not per epoch: no training curves
+    return report(run_dir, test, extra=extra, command=saved["command"], history=history,
+                  curves_title=f"{branch} on {ds.name}" if kind == "mlp" else None, quiet=not progress,
+                  summary_suffix=f"  missing {int((~test.present).sum())}/{test.n}")

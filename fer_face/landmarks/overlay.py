@@ -7,6 +7,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from fer_face.faces import to_gray
+
 # colour per point group (jaw, brows, nose, eyes, lips)
 GROUP_COLOURS = (
     (range(0, 17), (255, 200, 0)),
@@ -28,8 +30,6 @@ def draw_landmarks(image: Image.Image | np.ndarray, points: np.ndarray | None,
     ``points`` are (68, 2) pixel coordinates of ``image``; None draws only the box (if any).
     """
     if not isinstance(image, Image.Image):
-        from fer_face.faces import to_gray
-
         a = np.asarray(image)
         image = Image.fromarray(a if a.ndim == 3 and a.dtype == np.uint8 and a.shape[2] == 3 else to_gray(a))
     img = image.convert("RGB")

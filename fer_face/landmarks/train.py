@@ -7,7 +7,6 @@ fitting and marked absent in the artifacts.
 
 from __future__ import annotations
 
-import platform
 import shutil
 import sys
 import time
@@ -15,12 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from fer_core import atomic
 from fer_core.errors import UserError
+from fer_core.versions import versions
+from fer_face.data import load_fer2013
+from fer_face.landmarks.cache import dataset_landmarks
 from fer_face.landmarks.config import MODELS
 from fer_face.landmarks.evaluate import CAL_SPLIT, TRAIN_SPLIT, evaluate_run
 from fer_face.landmarks.features import feature_names
+from fer_face.landmarks.logreg import fit_logreg
+from fer_face.landmarks.mlp import train_mlp_ensemble
 from fer_face.landmarks.model import MODEL_FILE, LandmarkModel, features_with_mirror
 
 RUN_FILES = (MODEL_FILE, "config.json", "history.json", "metrics.json", "curves.png", "reliability.png", "predictions")
@@ -43,9 +48,6 @@ def prepare_run_dir(out: Path, overwrite: bool) -> None:
 def train(cfg: dict[str, Any], kind: str, *, data: str | None, out: str | Path, command: str, workers: int | None = None,
           overwrite: bool = False, progress: bool = True, strict_size: bool = False) -> dict[str, Any]:
     """Train ``kind`` ('mlp' or 'logreg') with ``cfg``; returns the PrivateTest metrics."""
-    from fer_face.data import load_fer2013
-    from fer_face.landmarks.cache import dataset_landmarks
-
     if kind not in MODELS:
         raise UserError(f"unknown landmark model {kind!r}; choose from {', '.join(MODELS)}")
     out = Path(out)
@@ -78,10 +80,6 @@ def train(cfg: dict[str, Any], kind: str, *, data: str | None, out: str | Path, 
 
     t0 = time.perf_counter()
     if kind == "mlp":
-        import torch
-
-        from fer_face.landmarks.mlp import train_mlp_ensemble
-
         # one thread: the matrices are small, and on shared cores a second thread mostly spin-waits
         torch.set_num_threads(1)
         net, history, best_epochs = train_mlp_ensemble(
@@ -92,8 +90,6 @@ def train(cfg: dict[str, Any], kind: str, *, data: str | None, out: str | Path, 
         selection.update({"best_epoch": best_epochs[0]} if len(best_epochs) == 1 else
                          {"members": len(best_epochs), "best_epochs": best_epochs})
     else:
-        from fer_face.landmarks.logreg import fit_logreg
-
         x_fit, y_fit = x[tr], y[tr]
         if cfg["logreg"]["mirror_augment"]:
             x_fit, y_fit = np.concatenate([x_fit, xm[tr]]), np.concatenate([y_fit, y[tr]])
@@ -118,16 +114,6 @@ def train(cfg: dict[str, Any], kind: str, *, data: str | None, out: str | Path, 
         "num_features": int(x.shape[1]),
         "label_space": list(ds.label_space),
         "train_time_s": round(train_time, 1),
-        "versions": _versions(),
+        "versions": versions("sklearn", "skimage", "dlib"),
     })
     return evaluate_run(out, ds, lms, command=command, landmark_info=lm_info, progress=progress)
-
-
-def _versions() -> dict[str, str]:
-    import dlib
-    import skimage
-    import sklearn
-    import torch
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "sklearn": sklearn.__version__,
-            "skimage": skimage.__version__, "dlib": dlib.__version__}

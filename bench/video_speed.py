@@ -11,9 +11,11 @@ Measured, with ``--threads`` torch threads:
 
 * stage costs (median ms): decode + grey conversion per frame, face detection, crop, face network per crop in
   batches of 64, landmark model per crop, one dlib correlation-tracker update;
-* the face path (decode, detection every k frames, following, crops, face network, landmarks on detection
+* the face path (decode, detection every k frames, following, crops, face and landmark networks on detection
   frames; no sound) in video frames per second, for each k of ``--every`` with ``follow="hold"``, for the
-  default k with ``follow="correlation"``, and for the default k processing only ``--sample-fps`` frames a second;
+  default k with ``follow="correlation"``, with the face network on every frame (``score_every_frame``), and
+  for the default k processing only ``--sample-fps`` frames a second; for each, how often its fused window
+  labels agree with those of the every-frame run and the largest probability difference;
 * the boxes' quality at the default k: mean IoU of the followed box with the true one (the face's box on the
   first frame moved as the picture moves), for "hold" and "correlation";
 * the whole clip with sound (default options: face path + speech windows + fusion) in seconds, against its
@@ -165,6 +167,19 @@ def mean_iou(result, truth: dict[int, tuple[int, int, int, int]]) -> float:
     return round(float(np.mean(scores)), 3)
 
 
+def agreement(result, reference) -> dict:
+    """How far a run's fused windows are from those of the reference run (the face model on every frame)."""
+    ours = {(r.start, r.track): r for r in result.rows if r.fused is not None}
+    pairs = [(ours[k], r) for k, r in ((k, r) for r in reference.rows for k in [(r.start, r.track)])
+             if k in ours and r.fused is not None]
+    if not pairs:
+        return {"windows_compared": 0}
+    same = sum(a.label == b.label for a, b in pairs)
+    diff = max(abs(a.fused[c] - b.fused[c]) for a, b in pairs for c in b.fused)
+    return {"windows_compared": len(pairs), "same_label_as_every_frame": round(same / len(pairs), 3),
+            "max_prob_diff_vs_every_frame": round(float(diff), 4)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=20.0)
@@ -187,23 +202,27 @@ def main() -> None:
         sound = write_clip(clip, args.seconds, args.fps)
         costs = stage_costs(clip, photo, args.repeats)
         truth, n_frames = true_boxes(clip)
-        settings = [(every, "hold", None) for every in sorted(set(args.every) | {DEFAULT_EVERY_N_FRAMES})]
-        settings += [(DEFAULT_EVERY_N_FRAMES, "correlation", None)]
-        settings += [(DEFAULT_EVERY_N_FRAMES, "hold", fps) for fps in args.sample_fps]
-        face_path = []
-        for every, follow, sample_fps in settings:
-            result = predict_video(clip, predictor, VideoOptions(every_n_frames=every, follow=follow,
-                                                                 sample_fps=sample_fps, use_audio=False,
-                                                                 progress=False))
+        every_frame = (DEFAULT_EVERY_N_FRAMES, "hold", None, True)
+        settings = [every_frame]
+        settings += [(every, "hold", None, False) for every in sorted(set(args.every) | {DEFAULT_EVERY_N_FRAMES})]
+        settings += [(DEFAULT_EVERY_N_FRAMES, "correlation", None, False)]
+        settings += [(DEFAULT_EVERY_N_FRAMES, "hold", fps, False) for fps in args.sample_fps]
+        face_path, reference = [], None
+        for every, follow, sample_fps, score_every_frame in settings:
+            result = predict_video(clip, predictor, VideoOptions(
+                every_n_frames=every, follow=follow, sample_fps=sample_fps, score_every_frame=score_every_frame,
+                use_audio=False, progress=False))
+            reference = reference or result
             seconds = result.seconds["face_path"]
             face_path.append({"every_n_frames": every, "follow": follow, "sample_fps": sample_fps,
-                              "seconds": round(seconds, 3), "frames_per_s": round(n_frames / seconds, 1),
-                              "processed_frames": len(result.frames), "mean_iou": mean_iou(result, truth),
-                              "tracks": len(result.tracks)})
+                              "score_every_frame": score_every_frame, "seconds": round(seconds, 3),
+                              "frames_per_s": round(n_frames / seconds, 1), "processed_frames": len(result.frames),
+                              "mean_iou": mean_iou(result, truth), "tracks": len(result.tracks),
+                              **agreement(result, reference)})
             print(face_path[-1], file=sys.stderr)
         whole = predict_video(clip, predictor, VideoOptions(progress=False))
     default_row = next(r for r in face_path if r["every_n_frames"] == DEFAULT_EVERY_N_FRAMES and r["follow"] == "hold"
-                       and r["sample_fps"] is None)
+                       and r["sample_fps"] is None and not r["score_every_frame"])
     manifest = zoo.load_manifest()
     write_record(args.out, {
         "benchmark": "video: face path frames/s and a whole clip with sound vs its duration",

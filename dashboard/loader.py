@@ -25,10 +25,12 @@ from typing import Any, Callable, Iterable
 METRICS_FILE, CONFIG_FILE, HISTORY_FILE = "metrics.json", "config.json", "history.json"
 FUSION_FILE, ABLATION_FILE = "fusion.json", "ablation.json"
 COMPARISON_FILE, CONFORMAL_FILE, CV_FILE = "comparison.json", "conformal.json", "cv.json"
+PAPER_TABLE_FILE, PAPER_FIGURE_FILE = "paper-table.json", "paper-figure6.png"  # fer face compare --improved-runs
 # `fer ensemble ablate` / `conformal` / `fer audio cv` may write into a folder of their own, so their files mark
 # a run too.
-RUN_MARKERS = (METRICS_FILE, CONFIG_FILE, HISTORY_FILE, FUSION_FILE, ABLATION_FILE, CONFORMAL_FILE, CV_FILE)
-WATCHED_FILES = (*RUN_MARKERS, COMPARISON_FILE, "best.pt")
+RUN_MARKERS = (METRICS_FILE, CONFIG_FILE, HISTORY_FILE, FUSION_FILE, ABLATION_FILE, CONFORMAL_FILE, CV_FILE,
+               PAPER_TABLE_FILE)
+WATCHED_FILES = (*RUN_MARKERS, COMPARISON_FILE, PAPER_FIGURE_FILE, "best.pt")
 PREDICTIONS_DIR = "predictions"
 SKIP_DIRS = {PREDICTIONS_DIR, "__pycache__", "node_modules", "checkpoints"}
 MAX_DEPTH = 6  # results/<dataset>/<group>/<run>/... is 3; deeper trees are not run layouts
@@ -62,6 +64,8 @@ class Run:
     fusion: dict[str, Any] | None = None
     ablation: list[dict[str, Any]] | None = None  # rows
     comparison: list[dict[str, Any]] | None = None  # rows
+    paper_table: list[dict[str, Any]] | None = None  # rows: backbone, paper, paper_protocol, improved
+    paper_figure: Path | None = None  # Figure 6 redrawn (training loss per epoch)
     tables_meta: dict[str, dict[str, Any]] = field(default_factory=dict)  # "ablation" -> its notes, command ...
     conformal: dict[str, Any] | None = None
     cv: dict[str, Any] | None = None  # cross-validation summary (fer audio cv)
@@ -159,6 +163,10 @@ class Results:
     @property
     def with_cv(self) -> list[Run]:
         return [r for r in self.runs if r.cv is not None]
+
+    @property
+    def with_paper_table(self) -> list[Run]:
+        return [r for r in self.runs if r.paper_table]
 
     def get(self, run_id: str) -> Run | None:
         return next((r for r in self.runs if r.id == run_id), None)
@@ -329,7 +337,7 @@ def load_run(root: Path, path: Path, problems: list[str]) -> Run | None:
                 problems.append(f"{rid}: {err or name + ' is not a JSON object'}; not shown")
             else:
                 setattr(run, attr, v)
-    for attr, name in (("ablation", ABLATION_FILE), ("comparison", COMPARISON_FILE)):
+    for attr, name in (("ablation", ABLATION_FILE), ("comparison", COMPARISON_FILE), ("paper_table", PAPER_TABLE_FILE)):
         if (path / name).is_file():
             v, err = read_json(path / name)
             rows, meta, err = (None, {}, err) if err else table_rows(name, v)
@@ -342,7 +350,10 @@ def load_run(root: Path, path: Path, problems: list[str]) -> Run | None:
     if pred_dir.is_dir():
         run.prediction_splits = tuple(sorted(p.stem for p in pred_dir.glob("*.json") if not p.name.startswith(".")))
     run.has_checkpoint = (path / "best.pt").is_file()
-    if all(v is None for v in (run.metrics, run.config, run.history, run.fusion, run.ablation, run.conformal, run.cv)):
+    if (path / PAPER_FIGURE_FILE).is_file():
+        run.paper_figure = path / PAPER_FIGURE_FILE
+    if all(v is None for v in (run.metrics, run.config, run.history, run.fusion, run.ablation, run.conformal, run.cv,
+                               run.paper_table)):
         return None  # every marker file was corrupt: already reported
     return run
 

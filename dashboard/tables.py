@@ -54,6 +54,31 @@ def paper_table() -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("backbone")
 
 
+GROUP_COLUMNS = (("train_acc", "train"), ("public_acc", "PublicTest"), ("private_acc", "PrivateTest"), ("ece", "ECE"))
+
+
+def paper_protocol_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """``paper-table.json`` flattened: the paper's train/test, then train / PublicTest / PrivateTest / ECE of our run
+    of each recipe (columns named "<recipe> <what>"; a backbone without a run of a recipe shows no values)."""
+    recipes = {g: next((r[g]["recipe"] for r in rows if isinstance(r.get(g), dict)), g)
+               for g in ("paper_protocol", "improved")}
+    out = []
+    for r in rows:
+        paper = r.get("paper") or {}
+        row: dict[str, Any] = {"backbone": r.get("backbone"), PAPER_TRAIN: paper.get("train_acc"),
+                               PAPER_TEST: paper.get("test_acc")}
+        for g, recipe in recipes.items():
+            values = r.get(g) if isinstance(r.get(g), dict) else {}
+            for key, label in GROUP_COLUMNS:
+                row[f"{recipe} {label}"] = values.get(key)
+        out.append(row)
+    return pd.DataFrame(out).set_index("backbone")
+
+
+def paper_protocol_percent(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.rsplit(" ", 1)[-1] in {label for _, label in GROUP_COLUMNS}]
+
+
 PAPER_NAMES = {"mobilenetv2_100": "MobileNetV2", "efficientnet_b0": "EfficientNet-B0",
                "efficientnet_b2": "EfficientNet-B2"}
 OURS, PAPER = "ours", "paper"

@@ -44,7 +44,10 @@ def register(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     v = p.add_argument_group("video (mp4, mkv, webm, mov, avi; docs/video.md)")
     v.add_argument("--voice", help="speech model: published name, run directory, or 'none' (default: shipped)")
-    v.add_argument("--every-n-frames", type=int, default=5, help="detect faces on every n-th frame, track between")
+    v.add_argument("--every-n-frames", type=int, default=5,
+                   help="detect faces on every n-th frame and score them; follow the boxes between (default 5)")
+    v.add_argument("--score-every-frame", action="store_true",
+                   help="run the face model on the followed box of every frame too (slower, smoother)")
     v.add_argument("--sample-fps", type=float, help="process at most this many frames per second (default: all)")
     v.add_argument("--max-faces", type=int, default=1, help="faces followed at once, most confident first")
     v.add_argument("--window", type=float, default=3.0, help="seconds per fused time window (default 3)")
@@ -114,7 +117,8 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_video(args: argparse.Namespace, path: Path) -> int:
     from ensemble.video import VideoOptions, VideoPredictor, predict_video, timeline_table, write_outputs
 
-    options = VideoOptions(every_n_frames=args.every_n_frames, sample_fps=args.sample_fps, max_faces=args.max_faces,
+    options = VideoOptions(every_n_frames=args.every_n_frames, score_every_frame=args.score_every_frame,
+                           sample_fps=args.sample_fps, max_faces=args.max_faces,
                            detector=args.detector, window_s=args.window, hop_s=args.hop,
                            progress=not args.no_progress)
     options.check()  # before any model loads

@@ -13,8 +13,8 @@ How (docs/video.md has the rules in full):
 * Frames are decoded with PyAV (``video_decode``: the file is checked before decoding). Faces are detected on
   every ``every_n_frames``-th processed frame with the photos' detector and followed in between
   (``video_track``: one id per person, ``max_faces`` most confident). ``sample_fps`` processes fewer frames.
-* Every processed frame's tracked face is cropped to 48x48 and scored by the face model in batches; the landmark
-  model runs on detection frames only, its crops batched too.
+* On detection frames each tracked face is cropped to 48x48 and scored by the face and landmark models in batches
+  (``score_every_frame`` scores the followed boxes of every processed frame with the face model too).
 * The soundtrack is cut into windows (``window_s``, ``hop_s``); windows quieter than ``silence_db`` below the
   loudest one are silence; the others are scored by the speech model and mapped onto FER2013's 7 classes
   (``video_voice``).
@@ -67,6 +67,7 @@ def is_video(path: str | Path) -> bool:
 @dataclass(frozen=True)
 class VideoOptions:
     every_n_frames: int = DEFAULT_EVERY_N_FRAMES  # detect faces on every n-th processed frame
+    score_every_frame: bool = False  # face model on every processed frame, not only on detection frames
     sample_fps: float | None = None  # process at most this many frames per second (None: every frame)
     max_faces: int = 1  # faces followed at once, the most confident
     follow: str = "hold"  # between detections: keep the last box, or dlib's "correlation" tracker
@@ -204,15 +205,17 @@ def _face_path(info: VideoInfo, photo: PhotoPredictor, options: VideoOptions
         visible, detection_frame = tracker.step(gray)
         frames.append(FrameBoxes(index, t, tuple((track.id, tuple(track.box)) for track in visible)))
         for track in visible:
+            summary = summaries.setdefault(track.id, TrackSummary(track.id, t, t, 0, 0))
+            summary.last_s, summary.frames = t, summary.frames + 1
+            summary.detections += int(detection_frame)
+            if not (detection_frame or options.score_every_frame):
+                continue
             crop = crop_face(gray, track.box)
             if detection_frame and photo.landmarks is not None:
                 landmark_queue.append((len(times), crop))
             times.append(t)
             ids.append(track.id)
             face_queue.append(crop)
-            summary = summaries.setdefault(track.id, TrackSummary(track.id, t, t, 0, 0))
-            summary.last_s, summary.frames = t, summary.frames + 1
-            summary.detections += int(detection_frame)
         if len(face_queue) >= options.batch_size:
             face_scored.append(photo.face.predict_crops(np.stack(face_queue)))
             face_queue = []
@@ -309,8 +312,13 @@ def _notes(rows: list[TimelineRow], samples: FaceSamples, voice: VoiceWindows | 
         notes.append(f"face side and voice pooled by the default {DEFAULT_POOL}")
     if voice_used and options.max_faces > 1 and len({r.track for r in rows if r.track is not None}) > 1:
         notes.append("the voice is pooled into every face track's rows (who is speaking is not known)")
-    if predictor.photo.landmarks is not None:
-        notes.append(f"landmarks scored on detection frames only (1 processed frame in {options.every_n_frames})")
+    cadence = f"on detection frames (1 processed frame in {options.every_n_frames})"
+    has_landmarks = predictor.photo.landmarks is not None
+    if options.score_every_frame:
+        notes.append("the face model scored on every processed frame"
+                     + (f", landmarks {cadence}" if has_landmarks else ""))
+    else:
+        notes.append(f"{'face and landmarks' if has_landmarks else 'face'} scored {cadence}")
     if options.sample_fps is not None:
         notes.append(f"frames processed at most {options.sample_fps:g} per second")
     return notes

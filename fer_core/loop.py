@@ -124,18 +124,20 @@ def amp_settings(mode: str, device: torch.device) -> tuple[bool, torch.dtype]:
     return enabled, torch.float16 if device.type == "cuda" else torch.bfloat16
 
 
-def build_ema(model: torch.nn.Module, decay: float, ckpt: dict | None):
+def build_ema(model: torch.nn.Module, decay: float, ckpt: dict | None, warmup_power: float = 0.0):
     """timm's exponential moving average of the weights when ``decay`` > 0, else None.
 
     It starts from the model as it stands (a warm restart's parent, or the resumed weights) and is restored
     from ``last.pt`` on ``--resume``. Build it before the DDP wrap: every rank sees the same all-reduced
-    gradients, so every rank's average is identical and only rank 0 writes it.
+    gradients, so every rank's average is identical and only rank 0 writes it. With ``warmup_power`` > 0 the
+    decay at optimizer step n is min(decay, 1 - (1 + n) ** -warmup_power) (timm's warm-up): the average follows
+    the weights closely at first, so validation in the first epochs scores trained weights, not the random start.
     """
     if decay == 0:
         return None
     from timm.utils import ModelEmaV3  # timm is slow to import and only the weight average needs it here
 
-    ema = ModelEmaV3(model, decay=decay)
+    ema = ModelEmaV3(model, decay=decay, use_warmup=warmup_power > 0, warmup_power=warmup_power or 2 / 3)
     if ckpt is not None:  # --resume has already refused a command whose ema_decay differs from the run's
         ema.module.load_state_dict(ckpt["ema"])
     return ema
@@ -170,7 +172,8 @@ def fit(task: Task, s: Fit, ckpt: dict | None) -> bool:
         start_epoch = int(ckpt["epoch"])
         best = (float(ckpt["best_val_acc"]), float(ckpt.get("best_val_loss", math.inf)))
         history = json.loads(ckpt["history_json"])
-    ema = build_ema(model, t_cfg.get("ema_decay", 0.0), ckpt)
+    ema = build_ema(model, t_cfg.get("ema_decay", 0.0), ckpt, t_cfg.get("ema_warmup_power", 0.0))
+    ema_warmup = ema is not None and ema.use_warmup
     eval_model = ema.module if ema is not None else model  # what validation, best.pt and the evaluation see
     if ctx.is_main:
         atomic.write_json(out / "config.json", s.run_config)
@@ -205,8 +208,8 @@ def fit(task: Task, s: Fit, ckpt: dict | None) -> bool:
             scaler.update()
             if sched is not None:
                 sched.step()
-            if ema is not None:
-                ema.update(model)
+            if ema is not None:  # the step counts from the run's start, so --resume continues the same decays
+                ema.update(model, step=epoch * steps_per_epoch + step + 1 if ema_warmup else None)
             loss_sum += loss.detach().double() * len(labels)
             correct += (logits.detach().argmax(1) == labels).sum()
             seen += len(labels)

@@ -72,6 +72,10 @@ def register(sub) -> None:
     add_data_args(c)
     c.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     c.add_argument("--compile", action="store_true", help="torch.compile the training step of runs it trains")
+    c.add_argument("--improved-runs", type=Path, metavar="DIR",
+                   help="also write paper-table.{md,csv,json} (paper | --recipe runs | improved-recipe runs found "
+                        "under DIR) and paper-figure6.png (training loss per epoch, both recipes)")
+    c.add_argument("--improved-recipe", default="improved", help="recipe of the runs under --improved-runs")
     c.set_defaults(func=run_compare)
 
     p = fsub.add_parser("predict", help="calibrated emotion probabilities for face crops or photos (shipped model)",
@@ -117,7 +121,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
     compare(args.backbones, runs=args.runs, recipe=args.recipe, out=args.out, train_missing=args.train_missing,
             overrides=args.set, data=args.data, command=args.command_line, strict_size=args.strict_size,
-            compile_model=args.compile)
+            compile_model=args.compile, improved_runs=args.improved_runs, improved_recipe=args.improved_recipe)
     return 0
 
 

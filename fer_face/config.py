@@ -20,7 +20,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "train": {
         "epochs": int, "batch_size": int, "optimizer": str, "lr": float, "weight_decay": float, "scheduler": str,
         "warmup_epochs": float, "label_smoothing": float, "grad_clip": float, "amp": str, "channels_last": bool,
-        "seed": int, "init_from": str, "ema_decay": float,
+        "seed": int, "init_from": str, "ema_decay": float, "ema_warmup_power": float,
     },
     "augment": {"translate_px": float, "hflip": bool, "rotate_deg": float, "scale": float, "erase_prob": float},
     "eval": {"tta_flip": bool, "tta_shift_px": int, "batch_size": int},
@@ -29,7 +29,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
 # Every other field of SCHEMA is required in a recipe file.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "model": {"pretrained": False},
-    "train": {"amp": "auto", "channels_last": True, "init_from": "", "ema_decay": 0.0},
+    "train": {"amp": "auto", "channels_last": True, "init_from": "", "ema_decay": 0.0, "ema_warmup_power": 0.0},
     "augment": {"translate_px": 0.0, "hflip": False, "rotate_deg": 0.0, "scale": 0.0, "erase_prob": 0.0},
     "eval": {"tta_flip": False, "tta_shift_px": 0},
 }
@@ -54,6 +54,7 @@ RANGES = {
     ("train", "grad_clip"): NON_NEGATIVE,  # 0: no clipping
     ("train", "seed"): NON_NEGATIVE,
     ("train", "ema_decay"): FRACTION,  # 0: no weight average
+    ("train", "ema_warmup_power"): FRACTION,  # 0: the decay is ema_decay from the first step
     ("augment", "translate_px"): NON_NEGATIVE,
     ("augment", "rotate_deg"): NON_NEGATIVE,
     ("augment", "scale"): FRACTION,  # zoom drawn from 1 +- scale

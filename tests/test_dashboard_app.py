@@ -409,3 +409,32 @@ def test_overview_renders_fast_on_the_committed_results(results_tree):
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(f"overview on {root}: {cpu:.2f} s CPU, {wall:.2f} s wall")
     assert cpu < 2.0
+
+
+def test_overview_shows_the_three_group_paper_table_and_figure_6(results_tree, tmp_path):
+    from fer_face.paper_figure import plot_loss_curves
+
+    root = tmp_path / "results"
+    shutil.copytree(results_tree[0], root)
+    folder = root / "fer2013" / "paper"
+    folder.mkdir()
+    group = {"train_acc": 0.97, "public_acc": 0.63, "private_acc": 0.64, "ece": 0.02, "ece_band": [0.01, 0.03],
+             "epochs": 100, "recipe": "paper", "run": "runs/paper/mobilenetv2_100", "command": "fer face train ..."}
+    rows = [{"backbone": "mobilenetv2_100", "paper": {"train_acc": 0.96586, "test_acc": 0.64698},
+             "paper_protocol": group, "improved": {**group, "recipe": "improved", "private_acc": 0.67}},
+            {"backbone": "efficientnet_b0", "paper": {"train_acc": 0.99362, "test_acc": 0.65798},
+             "paper_protocol": {**group, "private_acc": 0.65}, "improved": None}]
+    (folder / "paper-table.json").write_text(json.dumps(rows))
+    history = [{"epoch": e, "train_loss": 2.0 / e} for e in range(1, 6)]
+    plot_loss_curves({"recipe paper": {"mobilenetv2_100": history}, "recipe improved": {"mobilenetv2_100": history}},
+                     folder / "paper-figure6.png")
+    at = open_app(root)
+    heading = "The paper's protocol beside the improved recipe · `fer2013/paper`"
+    assert heading in [s.value for s in at.subheader]
+    table = next(d.value for d in at.dataframe if "paper PrivateTest" in d.value.columns)
+    assert list(table.index) == ["mobilenetv2_100", "efficientnet_b0"]
+    assert table.loc["mobilenetv2_100", "improved PrivateTest"] == 0.67
+    assert table.loc["efficientnet_b0", "paper PrivateTest"] == 0.65
+    assert np.isnan(table.loc["efficientnet_b0", "improved PrivateTest"])  # no improved run: no value
+    assert table.loc["efficientnet_b0", "paper test acc"] == 0.65798
+    assert any("Figure 6 redrawn" in img.caption for element in at.get("image") for img in element.proto.imgs)

@@ -132,3 +132,47 @@ def test_reevaluate_with_shifted_views_updates_config_artifacts_and_predictor(ru
     # the single-image predictor uses the same ten views as the artifact
     x, _ = load_fer2013("synthetic").split_arrays("PrivateTest")
     np.testing.assert_allclose(FaceModel.from_run(run, device="cpu").predict_crops(x[:20]), saved.probs[:20], atol=1e-4)
+
+
+def test_compare_writes_the_three_group_table_and_figure_6(runs_root, tmp_path):
+    import shutil
+
+    paper_runs = tmp_path / "paper"
+    shutil.copytree(runs_root / "mobilenetv2_100", paper_runs / "mobilenetv2_100")
+    for name, where in (("config.json", ("config",)), ("metrics.json", ())):  # the run stands in for a paper run
+        path = paper_runs / "mobilenetv2_100" / name
+        saved = json.loads(path.read_text())
+        (saved[where[0]] if where else saved)["recipe"] = "paper"
+        path.write_text(json.dumps(saved))
+    out = tmp_path / "table"
+    r = fer("face", "compare", "--recipe", "paper", "--runs", str(paper_runs), "--improved-runs", str(runs_root),
+            "--backbones", "mobilenetv2_100", "efficientnet_b0", "--out", str(out))
+    assert r.returncode == 2 and "no finished efficientnet_b0 run with recipe 'paper'" in r.stderr
+    r = fer("face", "compare", "--recipe", "paper", "--runs", str(paper_runs), "--improved-runs", str(runs_root),
+            "--backbones", "mobilenetv2_100", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads((runs_root / "mobilenetv2_100" / "metrics.json").read_text())
+    (row,) = json.loads((out / "paper-table.json").read_text())
+    assert row["paper"] == {"train_acc": 0.96586, "test_acc": 0.64698}
+    for group, run in (("paper_protocol", paper_runs / "mobilenetv2_100"), ("improved", runs_root / "mobilenetv2_100")):
+        g = row[group]
+        assert g["private_acc"] == metrics["accuracy"] and g["public_acc"] == metrics["val_accuracy"]
+        assert g["ece"] == metrics["ece"] and g["run"] == run.as_posix()
+        assert g["ece_band"] == [metrics["ece_of_perfect_calibration"]["p05"], metrics["ece_of_perfect_calibration"]["p95"]]
+    assert row["paper_protocol"]["recipe"] == "paper" and row["improved"]["recipe"] != "paper"
+    md = (out / "paper-table.md").read_text()
+    assert "| mobilenetv2_100 | 96.59 | 64.70 |" in md and f"**{100 * metrics['accuracy']:.2f}**" in md
+    assert (out / "paper-table.csv").read_text().startswith("backbone,paper_train_acc,paper_test_acc,paper_protocol_")
+    png = (out / "paper-figure6.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and Image.open(out / "paper-figure6.png").size[0] > 800  # two panels
+    # no improved run for a backbone: its group says so; a missing folder is refused before anything is written
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = fer("face", "compare", "--recipe", "paper", "--runs", str(paper_runs), "--improved-runs", str(empty),
+            "--backbones", "mobilenetv2_100", "--out", str(tmp_path / "t2"))
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "t2" / "paper-table.json").read_text())[0]["improved"] is None
+    assert "no run" in (tmp_path / "t2" / "paper-table.md").read_text()
+    r = fer("face", "compare", "--recipe", "paper", "--runs", str(paper_runs), "--improved-runs",
+            str(tmp_path / "nowhere"), "--backbones", "mobilenetv2_100", "--out", str(tmp_path / "t3"))
+    assert r.returncode == 2 and "--improved-runs" in r.stderr and not (tmp_path / "t3").exists()

@@ -180,7 +180,8 @@ def test_timeline_covers_the_clip_with_one_track_and_pools_face_and_voice(predic
     assert track.detections == N_FRAMES // QUIET.every_n_frames
     voice_branch = predictor.voice.branch
     for row in result.rows:
-        assert row.sound and row.face_frames == 30 and row.landmark_frames >= 1
+        # the face and landmark models score the detection frames: 6 of a window's 30 frames
+        assert row.sound and row.face_frames == row.landmark_frames == 30 // QUIET.every_n_frames
         assert set(row.fused) == set(FER7) and sum(row.fused.values()) == pytest.approx(1, abs=1e-6)
         assert row.label == max(row.fused, key=row.fused.get)
         # the default: an equal-weight product of the calibrated face side and voice, renormalised
@@ -189,6 +190,18 @@ def test_timeline_covers_the_clip_with_one_track_and_pools_face_and_voice(predic
         expected = np.clip(face_side, 1e-6, None) * np.clip(voice, 1e-6, None)
         np.testing.assert_allclose([row.fused[c] for c in FER7], expected / expected.sum(), atol=1e-6)
     assert any("not fit on paired data" in n for n in result.notes)
+
+
+def test_score_every_frame_runs_the_face_model_on_the_followed_boxes_too(predictor, clip):
+    default = predict_video(clip, predictor, QUIET)
+    every = predict_video(clip, predictor, VideoOptions(score_every_frame=True, progress=False))
+    assert [(r.start, r.track) for r in every.rows] == [(r.start, r.track) for r in default.rows]
+    for fast, full in zip(default.rows, every.rows):
+        assert full.face_frames == 30 and full.landmark_frames == fast.landmark_frames == 6
+        assert set(full.fused) == set(FER7) and sum(full.fused.values()) == pytest.approx(1, abs=1e-6)
+    assert [f.boxes for f in every.frames] == [f.boxes for f in default.frames]
+    assert any("face model scored on every processed frame" in n for n in every.notes)
+    assert any(n.startswith("face and landmarks scored on detection frames") for n in default.notes)
 
 
 def test_silent_windows_are_face_only(predictor, tmp_path):

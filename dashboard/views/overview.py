@@ -71,6 +71,17 @@ if state.require_finished(results):
                      placeholder=tables.NO_VALUE, key=f"cv_{run.id}")
         st.caption("Pooled rows score every clip once, so their ECE is far less noisy than one fold's. Cross-fitted T: "
                    "each fold's temperature is fit on the other folds' out-of-fold predictions (docs/audio.md).")
+    for run in results.with_paper_table:
+        st.subheader(f"The paper's protocol beside the improved recipe · `{run.id}`")
+        frame = tables.paper_protocol_frame(run.paper_table)
+        st.dataframe(tables.style(frame, percent=tables.paper_protocol_percent(frame)), placeholder=tables.NO_VALUE,
+                     key=f"paper_protocol_{run.id}")
+        st.caption("Accuracy and ECE: *paper*: Kim, Yang & Choi, Table 1 (one test split). Ours: checkpoint and "
+                   "temperature chosen on PublicTest, PrivateTest reported. Written by `fer face compare "
+                   "--improved-runs` (paper-table.md lists the commands).")
+        if run.paper_figure is not None:
+            st.image(str(run.paper_figure), caption="The paper's Figure 6 redrawn: training loss per epoch of each "
+                     "backbone, one panel per recipe.")
     with st.expander("The paper's Table 1 (Kim, Yang & Choi)"):
         st.dataframe(tables.style(tables.paper_table()), placeholder=tables.NO_VALUE, key="paper_table")
     if results.in_progress and (unpublished or results.index is None):

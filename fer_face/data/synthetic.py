@@ -24,6 +24,17 @@ _CLASS_SHAPE = {
 SPLIT_SIZES = {"Training": 140, "PublicTest": 30, "PrivateTest": 30}  # per class
 
 
+def near_any(x: np.ndarray, y: np.ndarray, px: np.ndarray, py: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """Pixels within (dx, dy) of any of the points (px, py): the strokes of a drawn line.
+
+    ``x`` varies along columns only and ``y`` along rows only, so the test separates: pixel (i, j) is hit when
+    some point is near column j and row i at once, a (rows x points) @ (points x columns) product.
+    """
+    near_col = np.abs(x[0][None, :] - px[:, None]) < dx  # points x columns
+    near_row = np.abs(y[:, 0][None, :] - py[:, None]) < dy  # points x rows
+    return (near_row.T.astype(np.int32) @ near_col.astype(np.int32)) > 0
+
+
 def _face(rng: np.random.Generator, label: int) -> np.ndarray:
     slant, eye_open, curve, mouth_open = np.array(_CLASS_SHAPE[label]) + rng.normal(0, 0.25, 4)
     yy, xx = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE].astype(np.float64)
@@ -41,13 +52,11 @@ def _face(rng: np.random.Generator, label: int) -> np.ndarray:
         t = np.linspace(0, 1, 30)
         bx = ex + side * (-4 + 8 * t)
         by = ey - 5 - 2.2 * slant * (1 - t) + 0.8 * slant * t
-        for px, py in zip(bx, by):
-            img[(np.abs(x - px) < 0.9) & (np.abs(y - py) < 0.9)] = 50
+        img[near_any(x, y, bx, by, 0.9, 0.9)] = 50
     # mouth: parabola y = my - curve * k * (x/8)^2, thickened by mouth opening
     mx = np.linspace(-8, 8, 60)
     my = 10 - curve * 3.0 * (1 - (mx / 8) ** 2)
-    for px, py in zip(mx, my):
-        img[(np.abs(x - px) < 0.9) & (np.abs(y - py) < 0.9 + 2.2 * max(0.0, mouth_open))] = 40
+    img[near_any(x, y, mx, my, 0.9, 0.9 + 2.2 * max(0.0, mouth_open))] = 40
     img += rng.normal(0, 8, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
 

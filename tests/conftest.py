@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,34 @@ def ravdess_zip(data_root) -> Path:
     if not p.is_file():
         pytest.skip(f"real RAVDESS not available: set FER_DATA_ROOT to a folder holding ravdess-speech-16k.zip (looked at {p})")
     return p
+
+
+def run_fer(*args: str) -> subprocess.CompletedProcess:
+    """``fer ARGS`` in a subprocess; fails the test with its stderr on a non-zero exit."""
+    r = subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def train_tiny_face(out: Path, seed: int = 0) -> Path:
+    """A one-epoch MobileNetV2 face run on the synthetic set (calibrated, evaluated: a complete run directory)."""
+    run_fer("face", "train", "--backbone", "mobilenetv2_100", "--data", "synthetic", "--epochs", "1", "--seed",
+            str(seed), "--input-size", "48", "--set", "model.head_hidden=64", "--set", "train.batch_size=64",
+            "--out", str(out), "--no-progress")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory) -> dict[str, Path]:
+    """A tiny face run, a tiny landmark run and their logpool fusion, trained once for the whole session.
+
+    Tests read them; a test that changes a run works on a copy (``shutil.copytree``).
+    """
+    root = tmp_path_factory.mktemp("tiny_runs")
+    face, landmarks, fusion = train_tiny_face(root / "face"), root / "landmarks", root / "fusion"
+    run_fer("landmarks", "train", "--data", "synthetic", "--out", str(landmarks), "--epochs", "3", "--no-progress",
+            "--set", "mlp.hidden=[32]")
+    run_fer("ensemble", "fuse", "--branch", str(face), "--branch", str(landmarks), "--method", "logpool",
+            "--out", str(fusion), "--no-progress")
+    return {"face": face, "landmarks": landmarks, "fusion": fusion}

@@ -2,7 +2,7 @@
 
 Clips are written with PyAV in tmp_path: scikit-image's astronaut sliding across a plain background (320x240,
 10 fps, 4 s) with a synthesised tone, or speech from espeak-ng when it is on PATH. The face and landmark models
-are tiny synthetic runs trained in a module fixture (as in test_zoo_predict.py); the speech model is the shipped
+are the session's tiny synthetic runs (tests/conftest.py, `tiny_runs`); the speech model is the shipped
 one.
 """
 
@@ -35,7 +35,7 @@ from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
 from fer_face.faces import crop_face, detect_faces, to_gray
 
-# the module fixture trains two tiny models: a minute on an idle machine, several on a busy one
+# the session fixture trains two tiny models: a minute on an idle machine, several on a busy one
 pytestmark = pytest.mark.timeout(900)
 
 SIZE, FPS, SECONDS, HEAD = (320, 240), 10, 4.0, 200
@@ -55,18 +55,9 @@ def ok(r):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """A tiny face run, a tiny landmark run and their logpool fusion (run directories)."""
-    root = tmp_path_factory.mktemp("runs")
-    face, lm, fusion = root / "face", root / "landmarks", root / "fusion"
-    ok(fer("face", "train", "--backbone", "mobilenetv2_100", "--data", "synthetic", "--epochs", "1", "--seed", "0",
-           "--input-size", "48", "--set", "model.head_hidden=64", "--set", "train.batch_size=64", "--out", str(face),
-           "--no-progress"))
-    ok(fer("landmarks", "train", "--data", "synthetic", "--out", str(lm), "--epochs", "3", "--no-progress",
-           "--set", "mlp.hidden=[32]"))
-    ok(fer("ensemble", "fuse", "--branch", str(face), "--branch", str(lm), "--method", "logpool", "--out", str(fusion),
-           "--no-progress"))
-    return {"face": face, "landmarks": lm, "fusion": fusion}
+def runs(tiny_runs):
+    """The session's tiny face run, tiny landmark run and their logpool fusion (run directories)."""
+    return tiny_runs
 
 
 def shipped_voice() -> AudioPredictor:

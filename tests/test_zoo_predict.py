@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from fer_face.data.synthetic import _face
+from tests.conftest import train_tiny_face
 
 FER7 = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
 
@@ -28,24 +29,11 @@ def ok(r):
     return r
 
 
-def tiny_face_run(out, seed=0):
-    ok(fer("face", "train", "--backbone", "mobilenetv2_100", "--data", "synthetic", "--epochs", "1", "--seed", str(seed),
-           "--input-size", "48", "--set", "model.head_hidden=64", "--set", "train.batch_size=64", "--out", str(out),
-           "--no-progress"))
-    return out
-
-
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
+def zoo(tmp_path_factory, tiny_runs):
     """A zoo folder with a tiny face model, a tiny landmark model and their logpool fusion, all published."""
     root = tmp_path_factory.mktemp("zoo")
-    face = tiny_face_run(root / "runs" / "face")
-    lm = root / "runs" / "landmarks"
-    ok(fer("landmarks", "train", "--data", "synthetic", "--out", str(lm), "--epochs", "3", "--no-progress",
-           "--set", "mlp.hidden=[32]"))
-    fusion = root / "runs" / "fusion"
-    ok(fer("ensemble", "fuse", "--branch", str(face), "--branch", str(lm), "--method", "logpool", "--out", str(fusion),
-           "--no-progress"))
+    face, lm, fusion = tiny_runs["face"], tiny_runs["landmarks"], tiny_runs["fusion"]
     z = root / "zoo"
     ok(fer("models", "add", str(face), "--name", "tiny_face", "--default", "--zoo", str(z)))
     ok(fer("models", "add", str(lm), "--name", "tiny_landmarks", "--default", "--zoo", str(z)))
@@ -118,7 +106,7 @@ def test_fused_predict_on_photos_a_folder_and_bad_files(zoo, tmp_path):
 
 
 def test_a_fusion_applies_only_to_the_exact_runs_it_was_fit_on(zoo, tmp_path):
-    other = tiny_face_run(tmp_path / "other_face", seed=1)
+    other = train_tiny_face(tmp_path / "other_face", seed=1)
     photo = drawn_face_photo(tmp_path / "a.jpg")
     r = ok(fer("predict", str(photo), "--face", str(other), "--json", zoo_dir=zoo["zoo"]))
     out = json.loads(r.stdout)

@@ -56,6 +56,13 @@ def test_one_epoch_end_to_end_run_directory(tmp_path):
     assert again.returncode == 2 and "finished run" in again.stderr and "--overwrite" in again.stderr
 
 
+@pytest.fixture(scope="module")
+def one_epoch_run(tmp_path_factory):
+    """A finished one-epoch run (not evaluated) that tests read and warm-restart from, never change."""
+    return train(cfg_for(epochs=1), data="synthetic", out=tmp_path_factory.mktemp("one_epoch") / "run", command="t",
+                 progress=False, evaluate=False)
+
+
 def test_resume_after_interruption_equals_uninterrupted(tmp_path):
     cfg = cfg_for(epochs=2)
     full = train(cfg, data="synthetic", out=tmp_path / "full", command="t", progress=False, evaluate=False)
@@ -118,9 +125,8 @@ def test_bad_inputs_give_one_line_errors(tmp_path):
         apply_overrides(load_recipe("paper"), ["train.lr=fast"])
 
 
-def test_checkpoint_from_another_backbone_or_class_count_is_refused(tmp_path):
-    out = tmp_path / "run"
-    train(cfg_for(epochs=1), data="synthetic", out=out, command="t", progress=False, evaluate=False)
+def test_checkpoint_from_another_backbone_or_class_count_is_refused(tmp_path, one_epoch_run):
+    out = one_epoch_run
     with pytest.raises(UserError, match="is for backbone 'mobilenetv2_100', not 'efficientnet_b0'"):
         load_checkpoint(out / "best.pt", backbone="efficientnet_b0")
     with pytest.raises(UserError, match="has 7 classes, expected 8"):
@@ -137,9 +143,8 @@ def test_recipes_differ_where_the_paper_says():
     assert improved["eval"]["tta_flip"] and improved["augment"]["hflip"]
 
 
-def test_warm_restart_starts_from_the_parent_weights_with_a_fresh_schedule(tmp_path):
-    parent = tmp_path / "parent"
-    train(cfg_for(epochs=1), data="synthetic", out=parent, command="t", progress=False, evaluate=False)
+def test_warm_restart_starts_from_the_parent_weights_with_a_fresh_schedule(tmp_path, one_epoch_run):
+    parent = one_epoch_run
     # lr 0 keeps every parameter where it started, so the child's weights must be the parent's best.pt exactly
     child_cfg = cfg_for(epochs=1, extra=["train.lr=0.0", "train.scheduler=none", f"train.init_from={parent / 'best.pt'}"])
     child = tmp_path / "child"
@@ -161,9 +166,8 @@ def test_warm_restart_starts_from_the_parent_weights_with_a_fresh_schedule(tmp_p
     assert "| 1+1 |" in md and "warm restart of the run made by `t`" in md
 
 
-def test_warm_restart_from_a_run_directory_and_bad_parents(tmp_path):
-    parent = tmp_path / "parent"
-    train(cfg_for(epochs=1), data="synthetic", out=parent, command="t", progress=False, evaluate=False)
+def test_warm_restart_from_a_run_directory_and_bad_parents(tmp_path, one_epoch_run):
+    parent = one_epoch_run
     args = type("A", (), dict(recipe="improved", set=[], backbone="mobilenetv2_100", init_from=str(parent)))()
     assert resolve_config(args)["train"]["init_from"] == str(parent / "best.pt")
     r = fer("face", "train", "--backbone", "efficientnet_b0", "--data", "synthetic", "--init-from", str(parent),

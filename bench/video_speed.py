@@ -9,11 +9,13 @@ synthesised voice-like tone (220 Hz with harmonics, syllable-rate loudness chang
 
 Measured, with ``--threads`` torch threads:
 
-* stage costs (median ms): decode + grey conversion per frame, face detection, crop, face network per crop in
+* stage costs (median ms): decode + grey conversion per frame, face detection (whole frame, and the region
+  around the tracked face that most detection frames search), crop, face network per crop in
   batches of 64, landmark model per crop, one dlib correlation-tracker update;
 * the face path (decode, detection every k frames, following, crops, face and landmark networks on detection
   frames; no sound) in video frames per second, for each k of ``--every`` with ``follow="hold"``, for the
-  default k with ``follow="correlation"``, with the face network on every frame (``score_every_frame``), and
+  default k with ``follow="correlation"``, with the whole frame searched on every detection (``rescan_every=1``),
+  with the face network on every frame (``score_every_frame``), and
   for the default k processing only ``--sample-fps`` frames a second; for each, how often its fused window
   labels agree with those of the every-frame run and the largest probability difference;
 * the boxes' quality at the default k: mean IoU of the followed box with the true one (the face's box on the
@@ -52,7 +54,7 @@ from bench_record import median_ms, write_record
 from ensemble.photo import PhotoPredictor
 from ensemble.video import DEFAULT_EVERY_N_FRAMES, VideoOptions, VideoPredictor, predict_video
 from ensemble.video_decode import iter_frames, probe_video
-from ensemble.video_track import iou
+from fer_face.faces import iou
 from fer_audio import predict as audio_predict
 from fer_audio.decode import to_mono_at
 from fer_core import zoo
@@ -60,7 +62,7 @@ from fer_core.errors import UserError
 from fer_core.labels import FER7
 from fer_face import predict as face_predict
 from fer_face.config import load_recipe
-from fer_face.faces import crop_face, detect_faces
+from fer_face.faces import crop_face, detect_faces, detect_faces_near
 from fer_face.inference import tta_settings
 from fer_face.landmarks import predict as landmark_predict
 from fer_face.models import model_from_config
@@ -143,6 +145,7 @@ def stage_costs(clip: Path, photo: PhotoPredictor, repeats: int) -> dict[str, fl
     follower.start_track(gray, dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1))
     costs = {"decode_gray_per_frame": round(decode_ms, 2),
              "detect": median_ms(lambda: detect_faces(gray), repeats),
+             "detect_near_tracked_face": median_ms(lambda: detect_faces_near(gray, [box]), repeats),
              "crop": median_ms(lambda: crop_face(gray, box), repeats),
              "face_net_per_crop_batch64": round(median_ms(lambda: photo.face.predict_crops(batch),
                                                           max(3, repeats // 5)) / 64, 2),
@@ -202,27 +205,29 @@ def main() -> None:
         sound = write_clip(clip, args.seconds, args.fps)
         costs = stage_costs(clip, photo, args.repeats)
         truth, n_frames = true_boxes(clip)
-        every_frame = (DEFAULT_EVERY_N_FRAMES, "hold", None, True)
-        settings = [every_frame]
-        settings += [(every, "hold", None, False) for every in sorted(set(args.every) | {DEFAULT_EVERY_N_FRAMES})]
-        settings += [(DEFAULT_EVERY_N_FRAMES, "correlation", None, False)]
-        settings += [(DEFAULT_EVERY_N_FRAMES, "hold", fps, False) for fps in args.sample_fps]
+        rescan = VideoOptions().rescan_every
+        settings = [(DEFAULT_EVERY_N_FRAMES, "hold", None, True, rescan)]  # the reference: face model on every frame
+        settings += [(every, "hold", None, False, rescan) for every in sorted(set(args.every) | {DEFAULT_EVERY_N_FRAMES})]
+        settings += [(DEFAULT_EVERY_N_FRAMES, "hold", None, False, 1)]  # the whole frame on every detection
+        settings += [(DEFAULT_EVERY_N_FRAMES, "correlation", None, False, rescan)]
+        settings += [(DEFAULT_EVERY_N_FRAMES, "hold", fps, False, rescan) for fps in args.sample_fps]
         face_path, reference = [], None
-        for every, follow, sample_fps, score_every_frame in settings:
+        for every, follow, sample_fps, score_every_frame, rescan_every in settings:
             result = predict_video(clip, predictor, VideoOptions(
                 every_n_frames=every, follow=follow, sample_fps=sample_fps, score_every_frame=score_every_frame,
-                use_audio=False, progress=False))
+                rescan_every=rescan_every, use_audio=False, progress=False))
             reference = reference or result
             seconds = result.seconds["face_path"]
             face_path.append({"every_n_frames": every, "follow": follow, "sample_fps": sample_fps,
-                              "score_every_frame": score_every_frame, "seconds": round(seconds, 3),
+                              "score_every_frame": score_every_frame, "rescan_every": rescan_every,
+                              "seconds": round(seconds, 3),
                               "frames_per_s": round(n_frames / seconds, 1), "processed_frames": len(result.frames),
                               "mean_iou": mean_iou(result, truth), "tracks": len(result.tracks),
                               **agreement(result, reference)})
             print(face_path[-1], file=sys.stderr)
         whole = predict_video(clip, predictor, VideoOptions(progress=False))
     default_row = next(r for r in face_path if r["every_n_frames"] == DEFAULT_EVERY_N_FRAMES and r["follow"] == "hold"
-                       and r["sample_fps"] is None and not r["score_every_frame"])
+                       and r["sample_fps"] is None and not r["score_every_frame"] and r["rescan_every"] == rescan)
     manifest = zoo.load_manifest()
     write_record(args.out, {
         "benchmark": "video: face path frames/s and a whole clip with sound vs its duration",
@@ -234,7 +239,8 @@ def main() -> None:
                    "voice": predictor.voice.source},
         "stage_ms": costs,
         "face_path": face_path,
-        "whole_clip": {"options": f"defaults (every_n_frames={DEFAULT_EVERY_N_FRAMES}, follow=hold, window 3 s, hop 1 s)",
+        "whole_clip": {"options": f"defaults (every_n_frames={DEFAULT_EVERY_N_FRAMES}, rescan_every={rescan}, "
+                                  "follow=hold, window 3 s, hop 1 s)",
                        "seconds": {k: round(v, 3) for k, v in whole.seconds.items()}, "clip_seconds": args.seconds,
                        "realtime_factor": round(whole.seconds["total"] / args.seconds, 3),
                        "windows": len(whole.rows), "sound_windows": sum(bool(r.sound) for r in whole.rows)},

@@ -67,6 +67,7 @@ def is_video(path: str | Path) -> bool:
 @dataclass(frozen=True)
 class VideoOptions:
     every_n_frames: int = DEFAULT_EVERY_N_FRAMES  # detect faces on every n-th processed frame
+    rescan_every: int = 6  # every k-th detection searches the whole frame; the others the tracked faces' regions
     score_every_frame: bool = False  # face model on every processed frame, not only on detection frames
     sample_fps: float | None = None  # process at most this many frames per second (None: every frame)
     max_faces: int = 1  # faces followed at once, the most confident
@@ -84,6 +85,8 @@ class VideoOptions:
         problems = []
         if self.every_n_frames < 1:
             problems.append(f"every_n_frames must be >= 1 (got {self.every_n_frames})")
+        if self.rescan_every < 1:
+            problems.append(f"rescan_every must be >= 1 (got {self.rescan_every})")
         if self.sample_fps is not None and self.sample_fps <= 0:
             problems.append(f"sample_fps must be > 0 (got {self.sample_fps})")
         if self.max_faces < 1:
@@ -182,7 +185,7 @@ def landmark_probs(landmarks: LandmarkPredictor, crops: list[np.ndarray]) -> np.
 def _face_path(info: VideoInfo, photo: PhotoPredictor, options: VideoOptions
                ) -> tuple[FaceSamples, list[FrameBoxes], list[TrackSummary]]:
     tracker = FaceTracker(max_faces=options.max_faces, every_n_frames=options.every_n_frames, follow=options.follow,
-                          detector=options.detector)
+                          rescan_every=options.rescan_every, detector=options.detector)
     times, ids, frames, face_scored = [], [], [], []
     face_queue: list[np.ndarray] = []  # crops waiting for the face network
     landmark_queue: list[tuple[int, np.ndarray]] = []  # (sample row, crop) of detection frames

@@ -4,7 +4,9 @@ The rule, per processed frame:
 
 * Every ``every_n_frames``-th processed frame is a *detection frame*: ``fer_face.faces.detect_faces`` with the
   photos' detector and confidence order (most confident first), of which the ``max_faces`` most confident
-  detections are kept.
+  detections are kept. While ``max_faces`` tracks are known and all visible, a detection frame searches only the
+  regions around their boxes (``detect_faces_near``: each box grown by its size on every side), and every
+  ``rescan_every``-th detection frame searches the whole frame again, for faces that came in elsewhere.
 * Kept detections are assigned to known tracks greedily by intersection over union, highest first, when the IoU
   is at least ``min_iou``. An assigned track takes the detected box. An unassigned detection starts a new track
   while fewer than ``max_faces`` tracks are known; otherwise it replaces the known track that went longest
@@ -19,25 +21,13 @@ The rule, per processed frame:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import dlib
 import numpy as np
 
-from fer_face.faces import DEFAULT_DETECTOR, Detection, FaceBox, detect_faces
+from fer_face.faces import DEFAULT_DETECTOR, Detection, FaceBox, detect_faces, detect_faces_near, iou
 
 FOLLOW_MODES = ("hold", "correlation")
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two (left, top, right, bottom) boxes."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 @dataclass
@@ -57,27 +47,36 @@ class FaceTracker:
     """Feed it every processed frame in order; ``step`` returns the visible tracks of that frame."""
 
     def __init__(self, *, max_faces: int = 1, every_n_frames: int = 5, follow: str = "hold", min_iou: float = 0.3,
-                 patience: int = 2, detector: str = DEFAULT_DETECTOR):
+                 patience: int = 2, detector: str = DEFAULT_DETECTOR, rescan_every: int = 6):
         if follow not in FOLLOW_MODES:
             raise ValueError(f"follow must be one of {FOLLOW_MODES}, not {follow!r}")
         self.max_faces, self.every_n_frames, self.follow = max_faces, every_n_frames, follow
         self.min_iou, self.patience, self.detector = min_iou, patience, detector
+        self.rescan_every = rescan_every  # 1: the whole frame on every detection frame
         self.tracks: list[Track] = []
         self.next_id = 0
         self.processed = 0
+        self.detection_rounds = 0
 
     def step(self, gray: np.ndarray) -> tuple[list[Track], bool]:
         """(visible tracks, whether this was a detection frame) for the next processed grayscale frame."""
         detection_frame = self.processed % self.every_n_frames == 0
         self.processed += 1
         if detection_frame:
-            self._assign(detect_faces(gray, self.detector)[: self.max_faces], gray)
+            self._assign(self._detect(gray)[: self.max_faces], gray)
         elif self.follow == "correlation":
             for track in self.tracks:
                 if track.visible:
                     track.follower.update(gray)
                     track.box = _box_of(track.follower.get_position())
         return [t for t in self.tracks if t.visible], detection_frame
+
+    def _detect(self, gray: np.ndarray) -> list[Detection]:
+        rescan = self.detection_rounds % self.rescan_every == 0
+        self.detection_rounds += 1
+        if rescan or len(self.tracks) < self.max_faces or not all(t.visible for t in self.tracks):
+            return detect_faces(gray, self.detector)
+        return detect_faces_near(gray, [t.box for t in self.tracks], detector=self.detector)
 
     def _assign(self, detections: list[Detection], gray: np.ndarray) -> None:
         pairs = sorted(((iou(d.box, t.box), di, ti) for di, d in enumerate(detections)

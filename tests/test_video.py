@@ -424,3 +424,31 @@ def test_fer_predict_on_a_video_writes_the_timeline_and_plot(runs, clip, tmp_pat
     assert r.returncode == 2 and "one video at a time" in r.stderr and "Traceback" not in r.stderr
     r = fer("predict", str(clip), "--every-n-frames", "0")
     assert r.returncode == 2 and "every_n_frames must be >= 1" in r.stderr
+
+
+def test_detection_frames_search_near_the_tracked_face_and_rescan_the_whole_frame(monkeypatch):
+    import ensemble.video_track as video_track
+    from fer_face.faces import detect_faces_near, iou
+
+    frames = [to_gray(f) for f in picture_frames(24)]
+    calls = []
+    whole, near = video_track.detect_faces, video_track.detect_faces_near
+    monkeypatch.setattr(video_track, "detect_faces", lambda gray, detector: calls.append("frame") or whole(gray, detector))
+    monkeypatch.setattr(video_track, "detect_faces_near",
+                        lambda gray, boxes, detector: calls.append("near") or near(gray, boxes, detector=detector))
+    tracker = FaceTracker(every_n_frames=2, rescan_every=3)
+    seen = [[(t.id, t.box) for t in tracker.step(gray)[0]] for gray in frames]  # tracks change: copy the boxes
+    assert calls == ["frame", "near", "near"] * 4
+    assert all([track_id for track_id, _ in tracks] == [0] for tracks in seen)
+    # the region around the box (corner on the detector's grid) finds the face exactly as the whole frame does
+    for gray, tracks in zip(frames[::2], seen[::2]):
+        assert tracks[0][1] == detect_faces(gray)[0].box
+    small = to_gray(picture_frames(1, size=(180, 150), heads=[(lambda i: 20, 130)])[0])  # resized for detection
+    (found,) = detect_faces(small)
+    assert detect_faces_near(small, [found.box]) == [found]
+    # one face seen from two overlapping regions is reported once; a region without a face finds nothing
+    box = detect_faces(frames[0])[0].box
+    assert len(detect_faces_near(frames[0], [box, box])) == 1
+    assert detect_faces_near(frames[0], [(300, 0, 320, 20)]) == []
+    with pytest.raises(UserError, match="rescan_every"):
+        VideoOptions(rescan_every=0).check()

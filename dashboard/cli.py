@@ -24,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to serve on (default {DEFAULT_PORT})")
     p.add_argument("--host", default="localhost",
                    help="address to bind (default localhost: only this machine; 0.0.0.0 exposes it to the network)")
-    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab (servers, SSH sessions)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab (servers, remote shells)")
     p.set_defaults(func=run_dashboard)
 
 

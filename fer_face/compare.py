@@ -24,9 +24,9 @@ from fer_face.train import train
 
 TABLE_STEM = "paper-table"
 
-COLUMNS = ["backbone", "paper_train_acc", "paper_test_acc", "train_acc", "val_acc", "test_acc", "test_macro_f1", "test_nll",
-           "test_ece", "test_ece_uncalibrated", "test_ece_band_p05", "test_ece_band_p95", "temperature", "epochs", "prior_epochs", "recipe", "dataset", "command",
-           "warm_start_command", "evaluate_command", "run"]
+COLUMNS = ["backbone", "paper_train_acc", "paper_test_acc", "train_acc", "val_acc", "test_acc", "test_macro_f1",
+           "test_nll", "test_ece", "test_ece_uncalibrated", "test_ece_band_p05", "test_ece_band_p95", "temperature",
+           "epochs", "prior_epochs", "recipe", "dataset", "command", "warm_start_command", "evaluate_command", "run"]
 
 
 def collect_row(backbone: str, run_dir: Path) -> dict[str, Any]:
@@ -115,17 +115,18 @@ def three_groups(protocol: list[dict[str, Any]], improved: dict[str, dict[str, A
 
 
 GROUP_COLUMNS = ("train_acc", "public_acc", "private_acc", "ece")
+GROUP_CSV_FIELDS = (*GROUP_COLUMNS, "epochs", "recipe", "run")
 
 
 def three_groups_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    ours = [f"{g}_{c}" for g in ("paper_protocol", "improved") for c in (*GROUP_COLUMNS, "epochs", "recipe", "run")]
+    ours = [f"{g}_{c}" for g in ("paper_protocol", "improved") for c in GROUP_CSV_FIELDS]
     w.writerow(["backbone", "paper_train_acc", "paper_test_acc", *ours])
     for r in rows:
         cells = [r["backbone"], r["paper"]["train_acc"], r["paper"]["test_acc"]]
         for g in ("paper_protocol", "improved"):
-            cells += [None] * 7 if r[g] is None else [r[g][c] for c in (*GROUP_COLUMNS, "epochs", "recipe", "run")]
+            cells += [None if r[g] is None else r[g][c] for c in GROUP_CSV_FIELDS]
         w.writerow(["" if c is None else c for c in cells])
     return buf.getvalue()
 

@@ -9,7 +9,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config):
-    # Keep unit tests from polluting the user's cache; real-data tests reuse one cache per session.
+    # Keep unit tests from polluting the user's cache; real-data tests reuse one cache per test run.
     os.environ.setdefault("FER_CACHE_DIR", str(REPO / ".cache" / "fer-test"))
     os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -58,7 +58,7 @@ def train_tiny_face(out: Path, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory) -> dict[str, Path]:
-    """A tiny face run, a tiny landmark run and their logpool fusion, trained once for the whole session.
+    """A tiny face run, a tiny landmark run and their logpool fusion, trained once per test run.
 
     Tests read them; a test that changes a run works on a copy (``shutil.copytree``).
     """

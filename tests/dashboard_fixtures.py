@@ -244,7 +244,7 @@ _SHARED: dict[str, tuple[Path, dict[str, dict[str, Any]]]] = {}
 
 
 def shared_results(tmp_path_factory) -> tuple[Path, dict[str, dict[str, Any]]]:
-    """One read-only fixture tree per test session (tests that modify results copy it first)."""
+    """One read-only fixture tree per test run (tests that modify results copy it first)."""
     if "tree" not in _SHARED:
         root = tmp_path_factory.mktemp("dashboard-results")
         _SHARED["tree"] = (root, build_results(root))
@@ -252,7 +252,7 @@ def shared_results(tmp_path_factory) -> tuple[Path, dict[str, dict[str, Any]]]:
 
 
 def shared_published(tmp_path_factory) -> tuple[Path, dict[str, dict[str, Any]]]:
-    """One read-only published tree per test session: ``shared_results`` plus ``build_published``."""
+    """One read-only published tree per test run: ``shared_results`` plus ``build_published``."""
     if "published" not in _SHARED:
         source, _ = shared_results(tmp_path_factory)
         root = tmp_path_factory.mktemp("dashboard-published")

@@ -20,7 +20,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "train": {
         "epochs": int, "batch_size": int, "optimizer": str, "lr": float, "weight_decay": float, "scheduler": str,
         "warmup_epochs": float, "label_smoothing": float, "grad_clip": float, "amp": str, "channels_last": bool,
-        "seed": int, "init_from": str, "ema_decay": float, "ema_warmup_power": float,
+        "seed": int, "init_from": str, "ema_decay": float, "ema_warmup_power": float, "validate_tta": bool,
     },
     "augment": {"translate_px": float, "hflip": bool, "rotate_deg": float, "scale": float, "erase_prob": float},
     "eval": {"tta_flip": bool, "tta_shift_px": int, "batch_size": int},
@@ -29,7 +29,8 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
 # Every other field of SCHEMA is required in a recipe file.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "model": {"pretrained": False},
-    "train": {"amp": "auto", "channels_last": True, "init_from": "", "ema_decay": 0.0, "ema_warmup_power": 0.0},
+    "train": {"amp": "auto", "channels_last": True, "init_from": "", "ema_decay": 0.0, "ema_warmup_power": 0.0,
+              "validate_tta": True},
     "augment": {"translate_px": 0.0, "hflip": False, "rotate_deg": 0.0, "scale": 0.0, "erase_prob": 0.0},
     "eval": {"tta_flip": False, "tta_shift_px": 0},
 }

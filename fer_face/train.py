@@ -77,8 +77,11 @@ class FaceTask(Task):
         return F.cross_entropy(logits.float(), target, label_smoothing=self.t_cfg["label_smoothing"]), target
 
     def validate(self, model: torch.nn.Module, amp: bool) -> tuple[np.ndarray, np.ndarray]:
+        # train.validate_tta=false: the epoch is picked on the plain view (a tenth of the work with ten views);
+        # the evaluation still uses the recipe's views
+        views = tta_settings(self.cfg["eval"]) if self.t_cfg["validate_tta"] else {"tta_flip": False, "tta_shift_px": 0}
         logits = predict_logits(model, self.x_val, device=self.dev, batch_size=self.cfg["eval"]["batch_size"],
-                                **tta_settings(self.cfg["eval"]), channels_last=self.t_cfg["channels_last"], amp=amp)
+                                **views, channels_last=self.t_cfg["channels_last"], amp=amp)
         return logits, self.y_val
 
     def history_extra(self, epoch: EpochStats) -> dict[str, Any]:

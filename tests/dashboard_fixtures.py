@@ -133,8 +133,9 @@ def zoo_with_a_face_model(work: Path) -> Path:
         return zoo.SHIPPED_DIR
     zoo_dir, run = work / "zoo", work / "tiny-face"
     shutil.copytree(zoo.SHIPPED_DIR, zoo_dir)
-    for args in (["face", "train", "--backbone", "mobilenetv2_100", "--data", "synthetic", "--epochs", "1",
+    for args in (["face", "train", "--backbone", "vgg48_tiny", "--data", "synthetic", "--epochs", "1",
                   "--input-size", "48", "--set", "model.head_hidden=64", "--set", "train.batch_size=64",
+                  "--set", "model.drop_path_rate=0",
                   "--out", str(run), "--no-progress"],
                  ["models", "add", str(run), "--name", "tiny", "--default", "--zoo", str(zoo_dir)]):
         done = subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True)

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -18,12 +19,25 @@ def fer(*args):
 
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory, tiny_runs):
-    """A runs folder holding a copy of the session's tiny MobileNetV2 run as ``mobilenetv2_100``."""
-    import shutil
-
+    """A runs folder holding a copy of the session's tiny face run as ``tiny``."""
     root = tmp_path_factory.mktemp("runs")
-    shutil.copytree(tiny_runs["face"], root / "mobilenetv2_100")
+    shutil.copytree(tiny_runs["face"], root / "tiny")
     return root
+
+
+def stand_in(run, dest, *, backbone="mobilenetv2_100", recipe=None):
+    """A copy of ``run`` whose recorded backbone (and recipe) read as another's: what ``fer face compare`` reads
+    (config.json, metrics.json, history.json) without training that backbone; its weights are never loaded."""
+    shutil.copytree(run, dest)
+    cfg = json.loads((dest / "config.json").read_text())
+    cfg["config"]["model"]["backbone"] = backbone
+    if recipe is not None:
+        cfg["config"]["recipe"] = recipe
+        metrics = json.loads((dest / "metrics.json").read_text())
+        metrics["recipe"] = recipe
+        (dest / "metrics.json").write_text(json.dumps(metrics))
+    (dest / "config.json").write_text(json.dumps(cfg))
+    return dest
 
 
 def photo_with_drawn_face(path, seed=0):
@@ -40,7 +54,7 @@ def test_predict_crop_photo_and_bad_files(runs_root, tmp_path):
     crop = tmp_path / "crop.png"
     Image.fromarray(_face(np.random.default_rng(1), 5)).save(crop)
     photo = photo_with_drawn_face(tmp_path / "photo.jpg")
-    r = fer("face", "predict", "--model", str(runs_root / "mobilenetv2_100"), "--json", str(crop), str(photo))
+    r = fer("face", "predict", "--model", str(runs_root / "tiny"), "--json", str(crop), str(photo))
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert len(out["results"]) == 2
@@ -53,7 +67,7 @@ def test_predict_crop_photo_and_bad_files(runs_root, tmp_path):
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
     blank = tmp_path / "blank.png"
     Image.fromarray(np.full((300, 400), 128, np.uint8)).save(blank)
-    r = fer("face", "predict", "--model", str(runs_root / "mobilenetv2_100"), str(corrupt), str(blank))
+    r = fer("face", "predict", "--model", str(runs_root / "tiny"), str(corrupt), str(blank))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"{corrupt}: corrupt or unreadable image" in r.stderr
     assert f"{blank}: no face found" in r.stderr
@@ -66,7 +80,7 @@ def test_frozen_cpu_predictor_matches_the_run_artifact(runs_root):
     from fer_face.data import load_fer2013
     from fer_face.predict import FaceModel
 
-    run = runs_root / "mobilenetv2_100"
+    run = runs_root / "tiny"
     from fer_face.inference import freeze_for_cpu
 
     predictor = FaceModel.from_run(run, device="cpu")
@@ -80,29 +94,29 @@ def test_frozen_cpu_predictor_matches_the_run_artifact(runs_root):
 
 
 def test_compare_writes_paper_side_by_side(runs_root, tmp_path):
-    r = fer("face", "compare", "--runs", str(runs_root), "--backbones", "mobilenetv2_100", "--out", str(tmp_path))
+    runs = tmp_path / "runs"
+    stand_in(runs_root / "tiny", runs / "mobilenetv2_100")
+    r = fer("face", "compare", "--runs", str(runs), "--backbones", "mobilenetv2_100", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
     rows = json.loads((tmp_path / "comparison.json").read_text())
-    metrics = json.loads((runs_root / "mobilenetv2_100" / "metrics.json").read_text())
+    metrics = json.loads((runs_root / "tiny" / "metrics.json").read_text())
     assert rows[0]["paper_test_acc"] == 0.64698 and rows[0]["paper_train_acc"] == 0.96586
     assert rows[0]["test_acc"] == metrics["accuracy"] and rows[0]["test_ece"] == metrics["ece"]
     md = (tmp_path / "comparison.md").read_text()
     assert "SYNTHETIC" in md and "64.70" in md
     assert (tmp_path / "comparison.csv").read_text().startswith("backbone,paper_train_acc")
-    r = fer("face", "compare", "--runs", str(runs_root), "--backbones", "efficientnet_b0")
+    r = fer("face", "compare", "--runs", str(runs), "--backbones", "efficientnet_b0")
     assert r.returncode == 2 and "no finished efficientnet_b0 run with recipe 'improved'" in r.stderr
 
 
 def test_compare_finds_a_run_by_its_recorded_backbone_whatever_the_folder(runs_root, tmp_path):
-    import shutil
-
-    shutil.copytree(runs_root / "mobilenetv2_100", tmp_path / "runs" / "my-first-try")
-    r = fer("face", "compare", "--runs", str(tmp_path / "runs"), "--backbones", "mobilenetv2_100")
+    shutil.copytree(runs_root / "tiny", tmp_path / "runs" / "my-first-try")
+    r = fer("face", "compare", "--runs", str(tmp_path / "runs"), "--backbones", "vgg48_tiny")
     assert r.returncode == 0, r.stderr
     rows = json.loads((tmp_path / "runs" / "comparison.json").read_text())
     assert rows[0]["run"].endswith("runs/my-first-try") and "my-first-try" in r.stderr
-    r = fer("face", "compare", "--runs", str(tmp_path / "runs"), "--backbones", "mobilenetv2_100", "--recipe", "paper")
-    assert r.returncode == 2 and "no finished mobilenetv2_100 run with recipe 'paper'" in r.stderr
+    r = fer("face", "compare", "--runs", str(tmp_path / "runs"), "--backbones", "vgg48_tiny", "--recipe", "paper")
+    assert r.returncode == 2 and "no finished vgg48_tiny run with recipe 'paper'" in r.stderr
 
 
 def test_reevaluate_with_shifted_views_updates_config_artifacts_and_predictor(runs_root, tmp_path):
@@ -113,7 +127,7 @@ def test_reevaluate_with_shifted_views_updates_config_artifacts_and_predictor(ru
     from fer_face.predict import FaceModel
 
     run = tmp_path / "run"
-    shutil.copytree(runs_root / "mobilenetv2_100", run)
+    shutil.copytree(runs_root / "tiny", run)
     before = json.loads((run / "config.json").read_text())
     bad = fer("face", "evaluate", str(run), "--data", "synthetic", "--set", "train.lr=1.0")
     assert bad.returncode == 2 and "only eval.* settings" in bad.stderr and "Traceback" not in bad.stderr
@@ -128,33 +142,28 @@ def test_reevaluate_with_shifted_views_updates_config_artifacts_and_predictor(ru
     assert saved.extra["tta_shift_px"] == 2
     from fer_face.compare import collect_row, to_markdown
 
-    assert "(evaluated with `fer face evaluate" in to_markdown([collect_row("mobilenetv2_100", run)])
+    assert "(evaluated with `fer face evaluate" in to_markdown([collect_row("vgg48_tiny", run)])
     # the single-image predictor uses the same ten views as the artifact
     x, _ = load_fer2013("synthetic").split_arrays("PrivateTest")
     np.testing.assert_allclose(FaceModel.from_run(run, device="cpu").predict_crops(x[:20]), saved.probs[:20], atol=1e-4)
 
 
 def test_compare_writes_the_three_group_table_and_figure_6(runs_root, tmp_path):
-    import shutil
-
-    paper_runs = tmp_path / "paper"
-    shutil.copytree(runs_root / "mobilenetv2_100", paper_runs / "mobilenetv2_100")
-    for name, where in (("config.json", ("config",)), ("metrics.json", ())):  # the run stands in for a paper run
-        path = paper_runs / "mobilenetv2_100" / name
-        saved = json.loads(path.read_text())
-        (saved[where[0]] if where else saved)["recipe"] = "paper"
-        path.write_text(json.dumps(saved))
+    paper_runs, improved_runs = tmp_path / "paper", tmp_path / "improved"
+    stand_in(runs_root / "tiny", paper_runs / "mobilenetv2_100", recipe="paper")
+    stand_in(runs_root / "tiny", improved_runs / "mobilenetv2_100")
     out = tmp_path / "table"
-    r = fer("face", "compare", "--recipe", "paper", "--runs", str(paper_runs), "--improved-runs", str(runs_root),
+    r = fer("face", "compare", "--recipe", "paper", "--runs", str(paper_runs), "--improved-runs", str(improved_runs),
             "--backbones", "mobilenetv2_100", "efficientnet_b0", "--out", str(out))
     assert r.returncode == 2 and "no finished efficientnet_b0 run with recipe 'paper'" in r.stderr
-    r = fer("face", "compare", "--recipe", "paper", "--runs", str(paper_runs), "--improved-runs", str(runs_root),
+    r = fer("face", "compare", "--recipe", "paper", "--runs", str(paper_runs), "--improved-runs", str(improved_runs),
             "--backbones", "mobilenetv2_100", "--out", str(out))
     assert r.returncode == 0, r.stderr
-    metrics = json.loads((runs_root / "mobilenetv2_100" / "metrics.json").read_text())
+    metrics = json.loads((runs_root / "tiny" / "metrics.json").read_text())
     (row,) = json.loads((out / "paper-table.json").read_text())
     assert row["paper"] == {"train_acc": 0.96586, "test_acc": 0.64698}
-    for group, run in (("paper_protocol", paper_runs / "mobilenetv2_100"), ("improved", runs_root / "mobilenetv2_100")):
+    for group, runs in (("paper_protocol", paper_runs), ("improved", improved_runs)):
+        run = runs / "mobilenetv2_100"
         g = row[group]
         assert g["private_acc"] == metrics["accuracy"] and g["public_acc"] == metrics["val_accuracy"]
         assert g["ece"] == metrics["ece"] and g["run"] == run.as_posix()

@@ -33,6 +33,8 @@ register_backbone("resnet18")
 register_backbone("convnext_atto")
 register_backbone("vgg48")  # fer_face/models/vgg48.py: a 48-px-native VGG registered with timm
 register_backbone("vgg48_slim")
+register_backbone("vgg48_half")
+register_backbone("vgg48_tiny")
 
 
 def list_backbones() -> list[str]:

@@ -68,11 +68,13 @@ class Vgg48(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def _create_vgg48(variant: str, pretrained: bool, widths: tuple[int, ...], **kwargs) -> Vgg48:
+def _create_vgg48(variant: str, pretrained: bool, widths: tuple[int, ...], convs_per_stage: int = 2,
+                  **kwargs) -> Vgg48:
     # No hosted weights exist; with pretrained=True timm loads the local file given as pretrained_cfg_overlay.
     cfg = dict(num_classes=7, input_size=(1, 48, 48), pool_size=(3, 3), first_conv="features.0", classifier="fc")
     cfg.update(kwargs.pop("pretrained_cfg", None) or {})
-    return build_model_with_cfg(Vgg48, variant, pretrained, pretrained_cfg=cfg, widths=widths, **kwargs)
+    return build_model_with_cfg(Vgg48, variant, pretrained, pretrained_cfg=cfg, widths=widths,
+                               convs_per_stage=convs_per_stage, **kwargs)
 
 
 @register_model
@@ -85,3 +87,15 @@ def vgg48(pretrained: bool = False, **kwargs) -> Vgg48:
 def vgg48_slim(pretrained: bool = False, **kwargs) -> Vgg48:
     """Three quarters of the width, 2.6M parameters."""
     return _create_vgg48("vgg48_slim", pretrained, (48, 96, 192, 384), **kwargs)
+
+
+@register_model
+def vgg48_half(pretrained: bool = False, **kwargs) -> Vgg48:
+    """Half the width, 1.2M parameters: the fixed-time-budget net (recipe fer2013/fast)."""
+    return _create_vgg48("vgg48_half", pretrained, (32, 64, 128, 256), **kwargs)
+
+
+@register_model
+def vgg48_tiny(pretrained: bool = False, **kwargs) -> Vgg48:
+    """One convolution per stage at a quarter of the width, 0.1M parameters: smoke runs and tests."""
+    return _create_vgg48("vgg48_tiny", pretrained, (16, 32, 64, 128), convs_per_stage=1, **kwargs)

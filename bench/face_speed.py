@@ -56,17 +56,23 @@ def ours_train_ips(model, x_u8, y, batch, steps, aug_cfg) -> float:
     return steps * batch / (time.perf_counter() - t0)
 
 
-def naive_train_ips(model, image_dir, batch, steps, input_size, workers) -> float:
-    from torch.utils.data import DataLoader
-    from torchvision import datasets, transforms
+def naive_transform(input_size: int = 48):
+    """The torchvision PIL pipeline of a plain training script: grey, flip, affine, resize, [-1, 1]."""
+    from torchvision import transforms
 
-    tf = transforms.Compose([
+    return transforms.Compose([
         transforms.Grayscale(1), transforms.RandomHorizontalFlip(),
         transforms.RandomAffine(10, translate=(4 / 48, 4 / 48), scale=(0.9, 1.1)),
         transforms.Resize(input_size), transforms.ToTensor(), transforms.Normalize([0.5], [0.5]),
     ])
-    loader = DataLoader(datasets.ImageFolder(image_dir, tf), batch_size=batch, shuffle=True, num_workers=workers,
-                        drop_last=True, persistent_workers=workers > 0)
+
+
+def naive_train_ips(model, image_dir, batch, steps, input_size, workers) -> float:
+    from torch.utils.data import DataLoader
+    from torchvision import datasets
+
+    loader = DataLoader(datasets.ImageFolder(image_dir, naive_transform(input_size)), batch_size=batch, shuffle=True,
+                        num_workers=workers, drop_last=True, persistent_workers=workers > 0)
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     model.train()
     it = iter(loader)

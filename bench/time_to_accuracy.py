@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from bench_record import write_record
-from face_speed import extract_training_jpegs
+from face_speed import extract_training_jpegs, naive_transform
 
 PAPER_BEST_TEST_ACC = 0.65798  # Kim, Yang & Choi, Table 1, EfficientNet-B0
 RECIPE = "fer2013/fast"
@@ -77,7 +77,7 @@ def accuracy(model: torch.nn.Module, x_u8: np.ndarray, y: np.ndarray, batch: int
 def run_naive(data: Path, budget_s: float, workers: int, seed: int = 0) -> dict:
     import timm
     from torch.utils.data import DataLoader
-    from torchvision import datasets, transforms
+    from torchvision import datasets
 
     from fer_face.data import load_fer2013
 
@@ -87,14 +87,9 @@ def run_naive(data: Path, budget_s: float, workers: int, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     model = timm.create_model("mobilenetv2_100", in_chans=1, num_classes=7)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
-    tf = transforms.Compose([
-        transforms.Grayscale(1), transforms.RandomHorizontalFlip(),
-        transforms.RandomAffine(10, translate=(4 / 48, 4 / 48), scale=(0.9, 1.1)),
-        transforms.ToTensor(), transforms.Normalize([0.5], [0.5]),
-    ])
     curve, seen = [], 0
     with tempfile.TemporaryDirectory() as tmp:
-        train_set = datasets.ImageFolder(extract_training_jpegs(data, Path(tmp), limit=0), tf)
+        train_set = datasets.ImageFolder(extract_training_jpegs(data, Path(tmp), limit=0), naive_transform(48))
         # ImageFolder numbers the class folders alphabetically; the test labels follow the dataset's label space
         to_folder_index = np.array([train_set.classes.index(name) for name in ds.label_space])
         y_pub, y_priv = to_folder_index[y_pub], to_folder_index[y_priv]
@@ -122,7 +117,7 @@ def run_naive(data: Path, budget_s: float, workers: int, seed: int = 0) -> dict:
 
 
 def cpu_bfloat16_units() -> list[str]:
-    """The CPU's bfloat16 matrix/vector units (the recipe's autocast is fast with them, slow without)."""
+    """The CPU's bfloat16 matrix/vector units, which the recipe's bfloat16 autocast runs on."""
     try:
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:

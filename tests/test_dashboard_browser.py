@@ -36,7 +36,7 @@ def test_overview_loads_in_headless_chromium(browser_ready, tmp_path_factory):
         body = driver.find_element(By.TAG_NAME, "body").text
         tables = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')
         exceptions = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
-        # a deep link in a fresh session still goes through the entry point (navigation, sidebar)
+        # a deep link opened in a fresh browser tab still goes through the entry point (navigation, sidebar)
         driver.delete_all_cookies()
         driver.get(f"{url}/calibration")
         WebDriverWait(driver, 60).until(lambda d: "Calibration" in d.find_element(By.TAG_NAME, "h1").text)

@@ -19,7 +19,7 @@ def fer(*args):
 
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory, tiny_runs):
-    """A runs folder holding a copy of the session's tiny face run as ``tiny``."""
+    """A runs folder holding a copy of the test run's tiny face run as ``tiny``."""
     root = tmp_path_factory.mktemp("runs")
     shutil.copytree(tiny_runs["face"], root / "tiny")
     return root
@@ -120,8 +120,6 @@ def test_compare_finds_a_run_by_its_recorded_backbone_whatever_the_folder(runs_r
 
 
 def test_reevaluate_with_shifted_views_updates_config_artifacts_and_predictor(runs_root, tmp_path):
-    import shutil
-
     from fer_core import artifact
     from fer_face.data import load_fer2013
     from fer_face.predict import FaceModel

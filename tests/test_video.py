@@ -2,7 +2,7 @@
 
 Clips are written with PyAV in tmp_path: scikit-image's astronaut sliding across a plain background (320x240,
 10 fps, 4 s) with a synthesised tone, or speech from espeak-ng when it is on PATH. The face and landmark models
-are the session's tiny synthetic runs (tests/conftest.py, `tiny_runs`); the speech model is the shipped
+are the test run's tiny synthetic runs (tests/conftest.py, `tiny_runs`); the speech model is the shipped
 one.
 """
 
@@ -35,7 +35,7 @@ from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
 from fer_face.faces import crop_face, detect_faces, to_gray
 
-# the session fixture trains two tiny models: a minute on an idle machine, several on a busy one
+# the shared fixture trains two tiny models once per test run: a minute on an idle machine, several on a busy one
 pytestmark = pytest.mark.timeout(900)
 
 SIZE, FPS, SECONDS, HEAD = (320, 240), 10, 4.0, 200
@@ -56,7 +56,7 @@ def ok(r):
 
 @pytest.fixture(scope="module")
 def runs(tiny_runs):
-    """The session's tiny face run, tiny landmark run and their logpool fusion (run directories)."""
+    """The test run's tiny face run, tiny landmark run and their logpool fusion (run directories)."""
     return tiny_runs
 
 

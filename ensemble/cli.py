@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 from fer_core import recipe
+from fer_core.artifact import artifact_path
+from fer_core.errors import UserError
 from fer_core.recipe import NON_NEGATIVE
 
 PAIRS_FLAG_RANGES = {"--seed": NON_NEGATIVE}
@@ -89,6 +91,22 @@ def register(sub) -> None:
                    help="fusion method (repeat for several; default logpool)")
     a.set_defaults(func=run_ablate)
 
+    t = esub.add_parser(
+        "teach", help="a fitted fusion applied to its members' Training predictions: a distillation teacher",
+        description="Apply the fusion in FUSION_RUN to the Training-split predictions of the exact runs it was fit on "
+                    "and write OUT/predictions/Training.json, the soft targets a student face net learns from "
+                    "(fer face train ... --set train.teacher=OUT). Members write their Training predictions with "
+                    "'fer face evaluate RUN --train-predictions' / 'fer landmarks evaluate RUN --train-predictions'.",
+    )
+    t.add_argument("fusion", type=Path, metavar="FUSION_RUN", help="fusion run directory (holds fusion.json)")
+    t.add_argument("--out", required=True, type=Path, help="teacher directory to write")
+    t.add_argument("--member", action="append", default=[], metavar="NAME=RUN_DIR",
+                   help="where a member run lives now, by its fusion branch name (default: the run_dir fusion.json "
+                        "recorded); its identity is still checked")
+    t.add_argument("--split", default="Training", help="the training split (default Training)")
+    t.add_argument("--overwrite", action="store_true", help="replace an earlier teacher in --out")
+    t.set_defaults(func=run_teach)
+
     c = esub.add_parser(
         "conformal", help="split-conformal prediction sets (LAC / APS) for a branch or fusion run dir",
         description="Calibrate split-conformal prediction sets on --fit-split and report, on --eval-split, the "
@@ -153,6 +171,22 @@ def run_ablate(args: argparse.Namespace) -> int:
 
     ablate(args.branch, methods=args.method or ["logpool"], out=args.out, options=_options(args),
            command=args.command_line, overwrite=args.overwrite, progress=not args.no_progress)
+    return 0
+
+
+def run_teach(args: argparse.Namespace) -> int:
+    from ensemble.teach import teach
+
+    members = {}
+    for text in args.member:
+        name, sep, run_dir = text.partition("=")
+        if not sep or not name or not run_dir:
+            raise UserError(f"--member {text}: expected NAME=RUN_DIR, e.g. --member 'face/vgg48_slim=runs/vgg48_slim'")
+        members[name] = run_dir
+    target = artifact_path(args.out, args.split)
+    if target.exists() and not args.overwrite:
+        raise UserError(f"{target} exists; pass --overwrite to replace it")
+    teach(args.fusion, args.out, split=args.split, members=members, command=args.command_line)
     return 0
 
 

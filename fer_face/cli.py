@@ -61,6 +61,9 @@ def register(sub) -> None:
     e.add_argument("--set", action="append", default=[], metavar="eval.KEY=VALUE",
                    help="change an evaluation setting and save it in the run's config, e.g. --set eval.tta_shift_px=2 "
                         "(test-time views; choose on PublicTest, never on PrivateTest)")
+    e.add_argument("--train-predictions", action="store_true",
+                   help="also write predictions/Training.json (the run's views and temperature; in-sample): what "
+                        "'fer ensemble teach' builds a distillation teacher from")
     e.set_defaults(func=run_evaluate)
 
     c = fsub.add_parser("compare", help="train or collect the paper's three backbones and write the comparison table")
@@ -112,7 +115,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     saved = load_run_config(args.run)
     apply_overrides(saved["config"], args.set)  # refuse bad values before the dataset loads
     ds = load_fer2013(args.data or saved["data"]["source"], strict_size=args.strict_size)
-    evaluate_run(args.run, ds, command=args.command_line, device=args.device, eval_overrides=args.set)
+    evaluate_run(args.run, ds, command=args.command_line, device=args.device, eval_overrides=args.set,
+                 train_predictions=args.train_predictions)
     return 0
 
 

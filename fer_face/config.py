@@ -9,7 +9,7 @@ from typing import Any
 
 from fer_core import recipe
 from fer_core.errors import UserError
-from fer_core.recipe import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, PROBABILITY, Range
+from fer_core.recipe import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, PROBABILITY, Range
 
 RECIPE_DIR = Path(__file__).parent / "recipes"
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -21,6 +21,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "epochs": int, "batch_size": int, "optimizer": str, "lr": float, "weight_decay": float, "scheduler": str,
         "warmup_epochs": float, "label_smoothing": float, "grad_clip": float, "amp": str, "channels_last": bool,
         "seed": int, "init_from": str, "ema_decay": float, "ema_warmup_power": float, "validate_tta": bool,
+        "teacher": str, "distill_weight": float, "distill_temperature": float,
     },
     "augment": {"translate_px": float, "hflip": bool, "rotate_deg": float, "scale": float, "erase_prob": float},
     "eval": {"tta_flip": bool, "tta_shift_px": int, "batch_size": int},
@@ -30,7 +31,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
 DEFAULTS: dict[str, dict[str, Any]] = {
     "model": {"pretrained": False},
     "train": {"amp": "auto", "channels_last": True, "init_from": "", "ema_decay": 0.0, "ema_warmup_power": 0.0,
-              "validate_tta": True},
+              "validate_tta": True, "teacher": "", "distill_weight": 0.5, "distill_temperature": 2.0},
     "augment": {"translate_px": 0.0, "hflip": False, "rotate_deg": 0.0, "scale": 0.0, "erase_prob": 0.0},
     "eval": {"tta_flip": False, "tta_shift_px": 0},
 }
@@ -56,6 +57,8 @@ RANGES = {
     ("train", "seed"): NON_NEGATIVE,
     ("train", "ema_decay"): FRACTION,  # 0: no weight average
     ("train", "ema_warmup_power"): FRACTION,  # 0: the decay is ema_decay from the first step
+    ("train", "distill_weight"): PROBABILITY,  # share of the loss that follows train.teacher (1: the teacher only)
+    ("train", "distill_temperature"): POSITIVE,
     ("augment", "translate_px"): NON_NEGATIVE,
     ("augment", "rotate_deg"): NON_NEGATIVE,
     ("augment", "scale"): FRACTION,  # zoom drawn from 1 +- scale

@@ -47,9 +47,10 @@ def load_run_model(run_dir: Path, device: torch.device, which: str = "best") -> 
 
 
 def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto", progress: bool = True,
-                 eval_overrides: list[str] = ()) -> dict:
+                 eval_overrides: list[str] = (), train_predictions: bool = False) -> dict:
     """``eval_overrides`` (``eval.key=value``) change how a finished run is evaluated, e.g. its test-time views;
-    the run's ``config.json`` is updated to match once the new artifacts are written."""
+    the run's ``config.json`` is updated to match once the new artifacts are written. ``train_predictions`` also
+    writes the Training split's artifact (same views and temperature; in-sample), what a teacher is built from."""
     run_dir = Path(run_dir)
     dev = pick_device(device)
     model, saved = load_run_model(run_dir, dev)
@@ -59,15 +60,16 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto",
     views = tta_settings(cfg["eval"])
     kw = dict(device=dev, batch_size=cfg["eval"]["batch_size"], channels_last=cfg["train"]["channels_last"],
               **views)
+    scored = (CAL_SPLIT, TEST_SPLIT) + ((FER2013.train,) if train_predictions else ())
     splits = {s: SplitLogits(ds.split_ids(s), ds.split_arrays(s)[1], predict_logits(model, ds.split_arrays(s)[0], **kw))
-              for s in (CAL_SPLIT, TEST_SPLIT)}
+              for s in scored}
     x_train, y_train = ds.split_arrays(FER2013.train)
     plain = {**kw, "tta_flip": False, "tta_shift_px": 0}
     train_clean_acc = float((predict_logits(model, x_train, **plain).argmax(1) == y_train).mean())
     backbone = cfg["model"]["backbone"]
     extra = {"backbone": backbone, "recipe": cfg.get("recipe"), "checkpoint_epoch": saved["checkpoint_meta"]["epoch"],
              **views}
-    arts = calibrate(run_dir, splits, calibration_split=CAL_SPLIT, write=(CAL_SPLIT, TEST_SPLIT),
+    arts = calibrate(run_dir, splits, calibration_split=CAL_SPLIT, write=scored,
                      extra=lambda split: extra, label_space=ds.label_space, branch=f"face/{backbone}",
                      modality="face", dataset=ds.name, fit_splits=[FER2013.train, CAL_SPLIT], command=saved["command"])
     history = read_history(run_dir)

@@ -6,6 +6,7 @@ this module supplies the model, the batches, the augmentation and the loss, the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from torch.utils.data import DistributedSampler
 
 from fer_core.checkpoint import load_checkpoint
 from fer_core.device import pick_device
+from fer_core.distill import Teacher, distillation_loss, load_teacher
 from fer_core.distributed import DistContext, barrier, init_distributed, shutdown
 from fer_core.errors import UserError
 from fer_core.loop import EpochStats, Fit, Task, fit, resume_checkpoint
@@ -31,9 +33,14 @@ from fer_face.models import get_backbone, model_from_config
 
 
 class FaceTask(Task):
-    """FER2013 images as uint8 tensors; batches drawn by a DistributedSampler (one shard per rank)."""
+    """FER2013 images as uint8 tensors; batches drawn by a DistributedSampler (one shard per rank).
 
-    def __init__(self, cfg: dict[str, Any], ds, dev: torch.device, ctx: DistContext, parent: dict | None):
+    With a ``teacher`` (``train.teacher``) each batch's target carries the teacher's probabilities of its images
+    and the loss is the distillation loss (``fer_core.distill``).
+    """
+
+    def __init__(self, cfg: dict[str, Any], ds, dev: torch.device, ctx: DistContext, parent: dict | None,
+                 teacher: Teacher | None = None):
         self.cfg, self.dev, self.parent = cfg, dev, parent
         self.t_cfg = cfg["train"]
         self.num_classes = len(ds.label_space)
@@ -43,6 +50,7 @@ class FaceTask(Task):
         if dev.type == "cuda":  # the whole uint8 training set fits on any GPU: no loader, no host copies per step
             x_tr, y_tr = x_tr.pin_memory().to(dev, non_blocking=True), y_tr.pin_memory().to(dev, non_blocking=True)
         self.x_tr, self.y_tr = x_tr, y_tr
+        self.teacher = None if teacher is None else (teacher.probs.to(x_tr.device), teacher.present.to(x_tr.device))
         self.per_rank_batch = max(2, self.t_cfg["batch_size"] // ctx.world_size)
         self.sampler = DistributedSampler(range(len(y_tr)), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
                                           seed=self.t_cfg["seed"], drop_last=True)
@@ -64,17 +72,25 @@ class FaceTask(Task):
         order = torch.tensor(list(self.sampler), dtype=torch.long)[: self.steps_per_epoch * self.per_rank_batch]
         return order.view(self.steps_per_epoch, self.per_rank_batch)
 
-    def batch(self, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, Any]:
         idx = idx.to(self.x_tr.device, non_blocking=True)
         xb = to_float(self.x_tr[idx].to(self.dev, non_blocking=True))
         yb = self.y_tr[idx].to(self.dev, non_blocking=True)
         xb = augment(xb, self.cfg["augment"], gen)
         if self.t_cfg["channels_last"]:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        return xb, yb
+        if self.teacher is None:
+            return xb, yb
+        probs, present = self.teacher
+        return xb, (yb, probs[idx].to(self.dev, non_blocking=True), present[idx].to(self.dev, non_blocking=True))
 
-    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return F.cross_entropy(logits.float(), target, label_smoothing=self.t_cfg["label_smoothing"]), target
+    def loss(self, logits: torch.Tensor, target: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.teacher is None:
+            return F.cross_entropy(logits.float(), target, label_smoothing=self.t_cfg["label_smoothing"]), target
+        labels, probs, present = target
+        return distillation_loss(logits, labels, probs, present, weight=self.t_cfg["distill_weight"],
+                                 temperature=self.t_cfg["distill_temperature"],
+                                 label_smoothing=self.t_cfg["label_smoothing"]), labels
 
     def validate(self, model: torch.nn.Module, amp: bool) -> tuple[np.ndarray, np.ndarray]:
         # train.validate_tta=false: the epoch is picked on the plain view (a tenth of the work with ten views);
@@ -86,6 +102,15 @@ class FaceTask(Task):
 
     def history_extra(self, epoch: EpochStats) -> dict[str, Any]:
         return {"train_images_per_s": round(epoch.samples / epoch.train_time_s, 1)}
+
+
+def refuse_other_teacher(out: Path, teacher: Teacher) -> None:
+    """--resume reads the teacher file the run started with, byte for byte."""
+    saved = json.loads((out / "config.json").read_text()).get("teacher") or {}
+    if saved.get("sha256") != teacher.sha256:
+        raise UserError(f"{out}: the run was trained with teacher {saved.get('file')} (sha256 "
+                        f"{str(saved.get('sha256'))[:12]}...), {teacher.path} differs (sha256 {teacher.sha256[:12]}...); "
+                        "resume with that file or start a new run")
 
 
 def train(cfg: dict[str, Any], *, data: str | None, out: str | Path, command: str, resume: bool = False,
@@ -111,12 +136,19 @@ def train(cfg: dict[str, Any], *, data: str | None, out: str | Path, command: st
         if ckpt is None and t_cfg["init_from"]:
             parent = load_checkpoint(t_cfg["init_from"], backbone=backbone, num_classes=num_classes)
             prior_epochs = epochs_behind(parent["meta"], t_cfg["init_from"])
-        task = FaceTask(cfg, ds, dev, ctx, parent)
+        teacher = None
+        if t_cfg["teacher"]:
+            teacher = load_teacher(t_cfg["teacher"], ids=ds.split_ids("Training"), label_space=ds.label_space,
+                                   split="Training")
+            if ckpt is not None:
+                refuse_other_teacher(out, teacher)
+        task = FaceTask(cfg, ds, dev, ctx, parent, teacher)
         run_config = {
             "config": cfg, "command": command, "data": {"source": ds.source, "dataset": ds.name, "layout": ds.layout,
                                                         "notes": ds.notes},
             "num_classes": num_classes, "label_space": list(ds.label_space), "world_size": ctx.world_size,
             "device": str(dev), "compiled": compile_model, "versions": versions("timm"),
+            **({"teacher": teacher.describe()} if teacher is not None else {}),
         }
         meta = {"backbone": backbone, "num_classes": num_classes, "label_space": list(ds.label_space),
                 "prior_epochs": prior_epochs}

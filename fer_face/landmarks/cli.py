@@ -62,6 +62,9 @@ def register(sub) -> None:
     e.add_argument("run", type=Path, help="landmark run directory")
     add_data_args(e)
     e.add_argument("--workers", type=int, default=None, help="extraction worker processes if not cached")
+    e.add_argument("--train-predictions", action="store_true",
+                   help="also write predictions/Training.json (in-sample): what 'fer ensemble teach' builds a "
+                        "distillation teacher from")
     e.set_defaults(func=run_evaluate)
 
     o = lsub.add_parser("overlay", help="draw the 68 landmarks on an image (PNG)",
@@ -129,7 +132,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     saved = load_run_config(args.run)
     ds = load_fer2013(args.data or saved["data"]["source"], strict_size=args.strict_size)
     lms, info = dataset_landmarks(ds, workers=args.workers, progress=True)
-    evaluate_run(args.run, ds, lms, command=args.command_line, landmark_info=info)
+    evaluate_run(args.run, ds, lms, command=args.command_line, landmark_info=info,
+                 train_predictions=args.train_predictions)
     return 0
 
 

@@ -42,7 +42,8 @@ def split_logits(model: LandmarkModel, ds, lms: LandmarkSet, split: str) -> tupl
 
 
 def evaluate_run(run_dir: str | Path, ds, lms: LandmarkSet, *, command: str, landmark_info: dict | None = None,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, train_predictions: bool = False) -> dict[str, Any]:
+    """``train_predictions`` also writes the Training split's artifact (in-sample), what a teacher is built from."""
     run_dir = Path(run_dir)
     saved = load_run_config(run_dir)
     model = LandmarkModel.load(run_dir / MODEL_FILE)
@@ -58,8 +59,9 @@ def evaluate_run(run_dir: str | Path, ds, lms: LandmarkSet, *, command: str, lan
         raise UserError(f"{run_dir}: no {CAL_SPLIT} sample has usable landmarks; cannot fit the temperature")
     selection = saved.get("selection", {})
     arts = calibrate(
-        run_dir, splits, calibration_split=CAL_SPLIT, write=(CAL_SPLIT, TEST_SPLIT), label_space=ds.label_space,
+        run_dir, splits, calibration_split=CAL_SPLIT, label_space=ds.label_space,
         branch=branch, modality="landmarks", dataset=ds.name, fit_splits=[TRAIN_SPLIT, CAL_SPLIT],
+        write=(CAL_SPLIT, TEST_SPLIT) + ((TRAIN_SPLIT,) if train_predictions else ()),
         command=saved["command"],
         extra=lambda split: {"model": kind, "feature_groups": list(model.feature_groups), "tta_mirror": model.tta_mirror,
                              "selection": selection, "n_missing": int((~splits[split].present).sum())})

@@ -23,9 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_record import timings_ms, write_record  # noqa: E402
-
-VIEW_SETS = {"1": (False, 0), "2": (True, 0), "5:1": (False, 1), "5:2": (False, 2), "10:1": (True, 1),
-             "10:2": (True, 2), "10:3": (True, 3)}
+from fer_face.inference import VIEW_SETS  # noqa: E402
 
 
 def choose(rows: list[dict], max_drop: float) -> dict:

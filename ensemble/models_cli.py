@@ -17,6 +17,7 @@ from pathlib import Path
 
 from fer_core import atomic, zoo
 from fer_core.errors import UserError
+from fer_face.data.cli import add_data_args
 from ensemble.published import entry_for_folder, recipe_of
 
 # branch -> module with export_run(run_dir); imported on use so that `fer --help` stays fast
@@ -45,6 +46,20 @@ def register(sub) -> None:
     add.add_argument("--description", default="", help="one line for 'fer models list'")
     add.add_argument("--zoo", type=Path, help="manifest folder (default: $FER_ZOO_DIR, else the package's)")
     add.set_defaults(func=run_add)
+
+    views = msub.add_parser(
+        "add-views", help="publish a face model's weights again with other test-time views (e.g. a faster one)",
+        description="Read the weights of published face model SOURCE with the view set --views, fit their temperature "
+                    "on PublicTest, measure PrivateTest and record the result as model --name: it shares SOURCE's "
+                    "file, has its own calibration and fingerprint (fusions fit on SOURCE do not apply to it).")
+    views.add_argument("source", help="published face model whose weights are read (e.g. vgg48_slim)")
+    views.add_argument("--name", required=True, help="name of the new entry (e.g. vgg48_slim_fast)")
+    views.add_argument("--views", required=True, metavar="SET",
+                       help="1: the image, 2: and its mirror, 5:S / 10:S: each also moved S px four ways (S = 1-3)")
+    add_data_args(views)
+    views.add_argument("--description", default="", help="one line for 'fer models list'")
+    views.add_argument("--zoo", type=Path, help="manifest folder (default: $FER_ZOO_DIR, else the package's)")
+    views.set_defaults(func=run_add_views)
 
     fus = msub.add_parser("add-fusion", help="publish a fusion run whose members are all published models")
     fus.add_argument("run", type=Path, help="fusion run directory ('fer ensemble fuse --out')")
@@ -95,6 +110,29 @@ def run_add(args: argparse.Namespace) -> int:
     manifest.models = _without(manifest.models, args.name, args.default, branch) + [entry]
     print(f"published {branch} model {args.name!r}: {entry.bytes / 1e6:.1f} MB, sha256 {entry.sha256[:12]}..., "
           f"{entry.metrics['split']} accuracy {entry.metrics['accuracy']:.2%} -> {manifest.save()}", file=sys.stderr)
+    return 0
+
+
+def run_add_views(args: argparse.Namespace) -> int:
+    from fer_face.data import load_fer2013
+    from fer_face.inference import view_set
+    from fer_face.publish import with_views
+
+    view_set(args.views)  # an unknown set is refused before any work
+    manifest = zoo.load_manifest(args.zoo)
+    source = manifest.model(args.source)
+    if args.name == args.source:
+        raise UserError(f"--name {args.name}: give the new entry its own name (the source keeps its views)")
+    ds = load_fer2013(args.data, strict_size=args.strict_size)
+    fields = with_views(source, manifest, ds, args.views)
+    command = (f"fer models add-views {args.source} --name {args.name} --views {args.views} "
+               f"--data data/{Path(ds.source).name}")
+    entry = replace(source, name=args.name, **fields, command=f"{source.command} && {command}", default=False,
+                    description=args.description or f"{args.source} read with test-time view set {args.views}")
+    manifest.models = _without(manifest.models, args.name, False) + [entry]
+    print(f"published face model {args.name!r} ({args.source}'s file, views {args.views}, temperature "
+          f"{entry.temperature:.3f}): {entry.metrics['split']} accuracy {entry.metrics['accuracy']:.2%}, ECE "
+          f"{entry.metrics['ece']:.2%} -> {manifest.save()}", file=sys.stderr)
     return 0
 
 

@@ -101,12 +101,13 @@ class PhotoPredictor:
         return cls(face_model, lm_model, loaded, name)
 
     def predict(self, image: str | Path | Image.Image | np.ndarray, *, all_faces: bool = False,
-                detector: str = DEFAULT_DETECTOR) -> list[FusedFace]:
-        """Every face (``all_faces``) or the most confident one; an empty list when no face is found."""
+                detector: str = DEFAULT_DETECTOR, min_face: int | None = None) -> list[FusedFace]:
+        """Every face (``all_faces``) or the most confident one; an empty list when no face is found.
+        ``min_face``: the smallest face side to look for, in px of the photo (larger: faster detection)."""
         if isinstance(image, (str, Path)):
             image = load_image(image)
         gray = to_gray(image)
-        faces = face_crops(gray, all_faces=all_faces, detector=detector)
+        faces = face_crops(gray, all_faces=all_faces, detector=detector, min_face=min_face)
         if not faces:
             return []
         face_probs = self.face.predict_crops(np.stack([c for c, _ in faces]))

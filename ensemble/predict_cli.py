@@ -14,8 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-from fer_core import atomic
+from fer_core import atomic, recipe
 from fer_core.errors import DataError, UserError
+from fer_core.recipe import AT_LEAST_ONE
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -37,6 +38,9 @@ def register(sub) -> None:
                                     "fusion when the face and landmark models are its members)")
     p.add_argument("--detector", default="hog", choices=("hog", "cnn"),
                    help="face detector (hog: fast, the default; cnn: dlib's CNN, slower; see docs/faces.md)")
+    p.add_argument("--min-face", type=int, metavar="PX",
+                   help="photos: smallest face side to look for, in px of the photo (default: 80 px at the photo's "
+                        "size, smaller photos upscaled); larger values detect faster")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write JSON (to OUT, or stdout)")
     out.add_argument("--csv", metavar="OUT", help="write one CSV row per face to OUT ('-' for stdout)")
@@ -79,10 +83,15 @@ def run_predict(args: argparse.Namespace) -> int:
     from ensemble.photo import PhotoPredictor
     from ensemble.video import is_video
 
+    recipe.check_flags(args, {"--min-face": AT_LEAST_ONE})
+
     videos = [p for p in args.inputs if p.is_file() and is_video(p)]
     if videos:
         if len(args.inputs) > 1:
             raise UserError(f"{videos[0]}: give one video at a time (photos and folders go in a separate call)")
+        if args.min_face is not None:
+            raise UserError("--min-face is for photos; a video detects every --every-n-frames frames and follows "
+                            "the faces in between")
         return run_video(args, videos[0])
     files = image_files(args.inputs)
     predictor = PhotoPredictor.load(args.face, args.landmarks, args.fusion, face_weights=args.face_weights,
@@ -90,7 +99,7 @@ def run_predict(args: argparse.Namespace) -> int:
     rows, failed = [], 0
     for path in tqdm(files, desc="photos", unit="photo", disable=args.no_progress or len(files) < 2, file=sys.stderr):
         try:
-            faces = predictor.predict(path, all_faces=args.all_faces, detector=args.detector)
+            faces = predictor.predict(path, all_faces=args.all_faces, detector=args.detector, min_face=args.min_face)
         except DataError as e:
             msg = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
             tqdm.write(f"error: {msg}", file=sys.stderr)

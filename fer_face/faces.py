@@ -38,6 +38,7 @@ from fer_core.errors import DataError, UserError
 # Both detectors run on the same rescaled image, without dlib's own upsampling (which costs 4x the time).
 DETECT_MIN_SIDE = 192
 DETECT_MAX_SIDE = 1280
+DETECT_WINDOW = 80  # px: the smallest face either detector finds at the scale it is given
 
 DETECTORS = ("hog", "cnn")
 DEFAULT_DETECTOR = "hog"
@@ -170,8 +171,14 @@ def _run(name: str, image: np.ndarray) -> list[tuple[object, float]]:
         return [(d.rect, d.confidence) for d in detector(image, 0)]
 
 
-def detection_scale(height: int, width: int) -> float:
-    """How much an image is resized before detection: small ones up to DETECT_MIN_SIDE, huge ones down."""
+def detection_scale(height: int, width: int, min_face: int | None = None) -> float:
+    """How much an image is resized before detection: small ones up to DETECT_MIN_SIDE, huge ones down; with
+    ``min_face`` (px of the image) so that a face of that size meets the detectors' DETECT_WINDOW, at most
+    DETECT_MAX_SIDE on the longer side. Above DETECT_WINDOW px it trades the smaller faces for time."""
+    if min_face is not None:
+        if min_face < 1:
+            raise UserError(f"--min-face {min_face}: the smallest face to find, in pixels (at least 1)")
+        return min(DETECT_WINDOW / min_face, DETECT_MAX_SIDE / max(height, width))
     if min(height, width) < DETECT_MIN_SIDE:
         return DETECT_MIN_SIDE / min(height, width)
     if max(height, width) > DETECT_MAX_SIDE:
@@ -201,13 +208,14 @@ def _detections(work: np.ndarray, scale: float, detector: str, left: int = 0, to
     ]
 
 
-def detect_faces(gray: np.ndarray, detector: str = DEFAULT_DETECTOR) -> list[Detection]:
+def detect_faces(gray: np.ndarray, detector: str = DEFAULT_DETECTOR, min_face: int | None = None) -> list[Detection]:
     """Every frontal face in a grayscale image with its detector score, most confident first (empty: none).
 
     Scores are the detector's own: comparable between faces found by one detector, not across detectors.
+    ``min_face``: the smallest face side to look for, in pixels of the image (``detection_scale``).
     """
     gray = to_gray(gray)
-    scale = detection_scale(*gray.shape)
+    scale = detection_scale(*gray.shape, min_face)
     return sorted(_detections(_resized(gray, scale), scale, detector), key=lambda d: d.score, reverse=True)
 
 

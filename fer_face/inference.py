@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fer_core.errors import UserError
 from fer_face.augment import to_float
 from fer_face.data.dataset import IMAGE_SIZE
 
@@ -69,6 +70,19 @@ def shifted(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     p = max(abs(dx), abs(dy))
     padded = F.pad(x, (p, p, p, p), mode="replicate")
     return padded[..., p - dy:p - dy + h, p - dx:p - dx + w]
+
+
+# test-time view sets by name: "1" the image, "2" with its mirror, "5:S" / "10:S" each also moved S px four ways
+VIEW_SETS = {"1": (False, 0), "2": (True, 0), "5:1": (False, 1), "5:2": (False, 2), "10:1": (True, 1),
+             "10:2": (True, 2), "10:3": (True, 3)}
+
+
+def view_set(name: str) -> dict:
+    """``predict_logits`` keyword arguments of a named view set (``VIEW_SETS``)."""
+    if name not in VIEW_SETS:
+        raise UserError(f"--views {name}: unknown view set; choose from {', '.join(VIEW_SETS)}")
+    flip, shift = VIEW_SETS[name]
+    return {"tta_flip": flip, "tta_shift_px": shift}
 
 
 def tta_settings(eval_cfg: dict) -> dict:

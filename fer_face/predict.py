@@ -58,18 +58,19 @@ class FacePrediction:
                 "probs": {k: round(v, 6) for k, v in self.probs.items()}}
 
 
-def face_crops(image: Image.Image | np.ndarray, *, all_faces: bool = False, detector: str = DEFAULT_DETECTOR
-               ) -> list[tuple[np.ndarray, Detection | None]]:
+def face_crops(image: Image.Image | np.ndarray, *, all_faces: bool = False, detector: str = DEFAULT_DETECTOR,
+               min_face: int | None = None) -> list[tuple[np.ndarray, Detection | None]]:
     """The (48, 48) face crops of an image, most confident face first, each with its detection.
 
     An image of at most CROP_MAX_SIDE px is a face crop already (FER2013 style) and is used whole.
-    Without ``all_faces`` only the most confident face is returned. No face: an empty list.
+    Without ``all_faces`` only the most confident face is returned. No face: an empty list. ``min_face``: see
+    ``fer_face.faces.detection_scale``.
     """
     gray = to_gray(image)
     if max(gray.shape) <= CROP_MAX_SIDE:
         crop = np.asarray(Image.fromarray(gray).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR))
         return [(crop, None)]
-    found = detect_faces(gray, detector)
+    found = detect_faces(gray, detector, min_face)
     if not all_faces:
         found = found[:1]
     return [(crop_face(gray, d.box, size=IMAGE_SIZE), d) for d in found]

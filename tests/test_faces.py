@@ -157,3 +157,14 @@ def test_concurrent_detection_matches_sequential(astronaut_gray):
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: detect_faces(astronaut_gray), range(4)))
     assert all(r == expected for r in results)
+
+
+def test_min_face_sets_the_detection_scale():
+    from fer_face.faces import DETECT_MAX_SIDE, detection_scale
+
+    assert detection_scale(480, 640) == 1.0
+    assert detection_scale(480, 640, min_face=160) == 0.5  # a 160-px face meets the 80-px window at half size
+    assert detection_scale(480, 640, min_face=40) == 2.0
+    assert detection_scale(3000, 4000, min_face=40) == DETECT_MAX_SIDE / 4000  # never past the size guard
+    with pytest.raises(UserError, match="--min-face 0"):
+        detection_scale(480, 640, min_face=0)

@@ -141,3 +141,46 @@ def test_a_model_that_does_not_ship_needs_its_file(zoo, tmp_path):
     assert r.returncode == 2 and "does not ship" in r.stderr and "weights file" in r.stderr
     ok(fer("face", "predict", str(photo), "--model", "big", "--weights", str(kept), zoo_dir=z))
     kept.unlink()
+
+
+def test_a_published_model_read_with_other_views_is_an_entry_of_its_own(zoo, tmp_path, monkeypatch):
+    from fer_core import zoo as fer_zoo
+    from fer_core.calibration import calibrated_probs
+    from fer_face.data import load_fer2013
+    from fer_face.inference import predict_logits
+    from fer_face.predict import load_model
+    from ensemble.photo import PhotoPredictor
+
+    z = tmp_path / "zoo"
+    shutil.copytree(zoo["zoo"], z)
+    ok(fer("models", "add-views", "tiny_face", "--name", "tiny_face_1view", "--views", "1", "--data", "synthetic",
+           "--zoo", str(z)))
+    manifest = fer_zoo.load_manifest(z)
+    source, fast = manifest.model("tiny_face"), manifest.model("tiny_face_1view")
+    assert (fast.file, fast.sha256) == (source.file, source.sha256) and not fast.default
+    assert fast.config["eval"]["tta_flip"] is False and source.config["eval"]["tta_flip"] is True
+    assert fast.fingerprint != source.fingerprint and fast.temperature != source.temperature
+    assert fast.metrics["split"] == "PrivateTest" and fast.command.endswith(
+        "fer models add-views tiny_face --name tiny_face_1view --views 1 --data data/synthetic")
+    monkeypatch.setenv("FER_ZOO_DIR", str(z))
+    model = load_model("tiny_face_1view", device="cpu")
+    x, _ = load_fer2013("synthetic").split_arrays("PrivateTest")
+    expected = calibrated_probs(predict_logits(model.network, x[:8], device=model.device), fast.temperature)
+    np.testing.assert_allclose(model.predict_crops(x[:8]), expected, atol=1e-6)
+    predictor = PhotoPredictor.load("tiny_face_1view")  # the fusion was fit on the 2-view predictions
+    assert predictor.fusion is None and predictor.landmarks is not None
+    for bad, message in ((["tiny_face", "--name", "x", "--views", "7"], "unknown view set"),
+                         (["tiny_landmarks", "--name", "x", "--views", "2"], "views are a face model's"),
+                         (["tiny_face", "--name", "tiny_face", "--views", "2"], "its own name")):
+        r = fer("models", "add-views", *bad, "--data", "synthetic", "--zoo", str(z))
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_min_face_skips_smaller_faces_and_is_checked(zoo, tmp_path):
+    photo = drawn_face_photo(tmp_path / "a.jpg")  # a 160-px face on a 320-px canvas
+    found = json.loads(ok(fer("predict", str(photo), "--json", "--min-face", "120", zoo_dir=zoo["zoo"])).stdout)
+    assert found["results"][0]["box"] is not None
+    r = fer("predict", str(photo), "--json", "--min-face", "400", zoo_dir=zoo["zoo"])
+    assert r.returncode == 0 and json.loads(r.stdout)["results"][0]["error"] == "no face found"
+    r = fer("predict", str(photo), "--min-face", "0", zoo_dir=zoo["zoo"])
+    assert r.returncode == 2 and "--min-face 0" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -63,7 +63,8 @@ def run_ablate(run_dirs: Sequence[str | Path], *, methods: Sequence[str], out: s
     rows = []
     for subset, method in tqdm(jobs, desc="ablation", unit="fusion", disable=not progress, file=sys.stderr):
         sub = inputs.select(subset)
-        result = fit_fusion(sub, method, seed=options.seed, cross_fit_folds=options.cross_fit_folds)
+        result = fit_fusion(sub, method, seed=options.seed, cross_fit_folds=options.cross_fit_folds,
+                            calibration=options.calibration)
         present = sub.eval.any_present
         probs = result.eval_scores.copy()
         probs[present] = result.fusion.calibrate(result.eval_scores[present])

@@ -33,6 +33,9 @@ def _add_fusion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds (default 0)")
     p.add_argument("--cross-fit-folds", type=int, default=5,
                    help="folds for the cross-fitted fit-split scores the temperature is fit on (0: in-sample; default 5)")
+    p.add_argument("--calibration", default="temperature", choices=("temperature", "auto", "isotonic"),
+                   help="after the temperature: nothing more (temperature, the default), per-class isotonic maps when "
+                        "they give the lower cross-fitted ECE on the fit split (auto), or always (isotonic)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier result in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -132,7 +135,7 @@ def _options(args: argparse.Namespace):
     space = [s.strip() for s in args.label_space.split(",") if s.strip()] if args.label_space else None
     return FuseOptions(fit_split=args.fit_split, eval_split=args.eval_split, label_space=space,
                        label_map_file=args.label_map, allow_partial=args.allow_partial, seed=args.seed,
-                       cross_fit_folds=args.cross_fit_folds)
+                       cross_fit_folds=args.cross_fit_folds, calibration=args.calibration)
 
 
 def run_list_branches(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from fer_core.errors import UserError
 from fer_core.evaluate import FER2013, write_report
 from fer_core.report import build_metrics, format_summary
 
-from ensemble.fusion import CROSS_FIT_FOLDS, FUSION_FILE, FitResult, fit_fusion
+from ensemble.fusion import CROSS_FIT_FOLDS, FUSION_FILE, FitResult, fit_fusion, fit_rows
 from ensemble.inputs import AlignedSplit, FusionInputs, load_inputs
 from ensemble.tables import METRIC_COLUMNS, score_row, to_markdown, write_table
 
@@ -41,6 +41,7 @@ class FuseOptions:
     allow_partial: bool = False
     seed: int = 0
     cross_fit_folds: int = CROSS_FIT_FOLDS
+    calibration: str = "temperature"
 
     def load(self, run_dirs: Sequence[str | Path]) -> FusionInputs:
         kw = {"label_space": self.label_space} if self.label_space else {}
@@ -57,12 +58,15 @@ def fused_predictions(result: FitResult, inputs: FusionInputs, data: AlignedSpli
     datasets = sorted({b.first.dataset for b in inputs.branches})
     probs = np.full_like(scores, np.nan)
     probs[present] = fusion.calibrate(scores[present])
+    if data is inputs.fit and result.fit_probs is not None:  # held-out calibration where it was cross-fitted
+        probs[fit_rows(data)] = result.fit_probs
     return Predictions(
         ids=data.ids, labels=data.labels, probs=probs, present=present, logits=scores,
         label_space=inputs.label_space, branch=name, modality="fusion",
         dataset=datasets[0] if len(datasets) == 1 else "+".join(datasets), split=data.split,
         temperature=fusion.temperature, calibration_split=inputs.fit.split, fit_splits=fit_splits, command=command,
         extra={"method": fusion.method.name, "branches": fusion.names,
+               "calibrated_with": fusion.info["calibrated_with"],
                "cross_fitted": data.split == inputs.fit.split and fusion.info.get("cross_fit_folds", 0) > 0},
     )
 
@@ -96,7 +100,8 @@ def run_fuse(run_dirs: Sequence[str | Path], *, method: str, out: str | Path, op
     out = Path(out)
     check_out_dir(out, FUSION_FILE, run_dirs, overwrite)
     inputs = options.load(run_dirs)
-    result = fit_fusion(inputs, method, seed=options.seed, cross_fit_folds=options.cross_fit_folds)
+    result = fit_fusion(inputs, method, seed=options.seed, cross_fit_folds=options.cross_fit_folds,
+                        calibration=options.calibration)
     fusion = result.fusion
     name = name or f"fusion/{method}"
     arts = {
@@ -125,6 +130,8 @@ def run_fuse(run_dirs: Sequence[str | Path], *, method: str, out: str | Path, op
         "n_no_branch": n_none,
         "fit_split_metrics": score_row(fit_art.probs, fit_art.labels, fit_keep, inputs.label_space),
         "cross_fit_folds": fusion.info["cross_fit_folds"],
+        "calibrated_with": fusion.info["calibrated_with"],
+        "calibration_compared": fusion.info.get("calibration_compared"),
         "best_branch": comp_meta["best_branch"],
         "accuracy_gain_over_best_branch": comp_meta["accuracy_gain_over_best_branch"],
         "notes": notes,

@@ -21,8 +21,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from fer_core.calibration import calibrated_probs, fit_temperature
+from fer_core.calibration import IsotonicMaps, calibrated_probs, fit_isotonic, fit_temperature
 from fer_core.errors import ArtifactError, UserError
+from fer_core.metrics import ece
 
 from ensemble.inputs import AlignedSplit, FusionInputs
 from ensemble.labels import LabelMapping
@@ -31,6 +32,8 @@ from ensemble.methods import METHODS, FusionMethod, make_method
 FUSION_FORMAT, FUSION_VERSION = "fer-fusion", 1
 FUSION_FILE = "fusion.json"
 CROSS_FIT_FOLDS = 5
+# after the temperature: nothing more, per-class isotonic maps, or whichever gives the lower cross-fitted ECE
+CALIBRATIONS = ("temperature", "isotonic", "auto")
 
 
 @dataclass
@@ -43,6 +46,7 @@ class FittedFusion:
     fit_split: str
     eval_split: str
     info: dict[str, Any] = field(default_factory=dict)
+    isotonic: IsotonicMaps | None = None  # applied after the temperature when the fit chose it
 
     @property
     def names(self) -> list[str]:
@@ -63,7 +67,8 @@ class FittedFusion:
         return self.method.scores(data.probs, data.present)
 
     def calibrate(self, scores: np.ndarray) -> np.ndarray:
-        return calibrated_probs(scores, self.temperature)
+        probs = calibrated_probs(scores, self.temperature)
+        return probs if self.isotonic is None else self.isotonic.apply(probs)
 
     def fuse(self, probs_by_branch: Mapping[str, np.ndarray | None]) -> np.ndarray:
         """Fused calibrated probabilities (N, C) over ``label_space`` for new samples.
@@ -107,6 +112,7 @@ class FittedFusion:
             "weights": weights,
             "weights_meaning": self.method.weights_meaning,
             "temperature": float(self.temperature),
+            "calibration": {"kind": "temperature"} if self.isotonic is None else self.isotonic.to_json(),
             "fit_split": self.fit_split,
             "eval_split": self.eval_split,
             "label_space": list(self.label_space),
@@ -131,10 +137,16 @@ class FittedFusion:
             mappings = {b["name"]: LabelMapping.from_json(obj["label_maps"][b["name"]], b["label_space"], target)
                         for b in obj["branches"]}
             known = {"format", "version", "method", "branches", "weights", "weights_meaning", "temperature", "fit_split",
-                     "eval_split", "label_space", "label_maps", "params", "stacking"}
+                     "eval_split", "label_space", "label_maps", "params", "stacking", "calibration"}
+            calibration = obj.get("calibration", {"kind": "temperature"})  # files written before isotonic existed
+            if calibration.get("kind") not in ("temperature", "isotonic"):
+                raise ValueError(f"unknown calibration {calibration.get('kind')!r}")
+            isotonic = IsotonicMaps.from_json(calibration) if calibration["kind"] == "isotonic" else None
+            if isotonic is not None and len(isotonic.x) != len(target):
+                raise ValueError(f"isotonic maps for {len(isotonic.x)} classes, label space has {len(target)}")
             return cls(METHODS[obj["method"]].from_params(obj["params"]), float(obj["temperature"]), list(obj["branches"]),
                        target, mappings, obj["fit_split"], obj["eval_split"],
-                       {k: v for k, v in obj.items() if k not in known})
+                       {k: v for k, v in obj.items() if k not in known}, isotonic)
         except (KeyError, TypeError, ValueError) as e:
             raise ArtifactError(f"{source}: malformed fusion file ({e.__class__.__name__}: {e})") from None
 
@@ -156,6 +168,32 @@ class FitResult:
     fit_scores: np.ndarray  # cross-fitted where the method has parameters
     eval_scores: np.ndarray
     notes: list[str]
+    fit_probs: np.ndarray | None = None  # calibrated probabilities of fit_rows: cross-fitted when isotonic is used
+
+
+def choose_calibration(scores: np.ndarray, labels: np.ndarray, temperature: float, calibration: str, folds: int,
+                       seed: int) -> tuple[IsotonicMaps | None, np.ndarray, dict[str, Any]]:
+    """Isotonic maps or none, the fit rows' calibrated probabilities, and what was compared.
+
+    "auto" compares the ECE of the two calibrations on ``folds``-fold cross-fitted scores (each fold calibrated
+    by the temperature, and the maps, fit on the other folds) and keeps isotonic only when it is lower.
+    """
+    probs = calibrated_probs(scores, temperature)
+    if calibration not in CALIBRATIONS:
+        raise UserError(f"--calibration {calibration}: choose from {', '.join(CALIBRATIONS)}")
+    if calibration == "temperature" or folds < 2:
+        return None, probs, {"calibrated_with": "temperature"}
+    from sklearn.model_selection import StratifiedKFold
+
+    held_t, held_i = np.zeros_like(probs), np.zeros_like(probs)
+    for train, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(scores, labels):
+        t = fit_temperature(scores[train], labels[train])
+        held_t[held] = calibrated_probs(scores[held], t)
+        held_i[held] = fit_isotonic(calibrated_probs(scores[train], t), labels[train]).apply(held_t[held])
+    compared = {"by": f"{folds}-fold cross-fitted ECE", "temperature": ece(held_t, labels), "isotonic": ece(held_i, labels)}
+    if calibration == "auto" and compared["isotonic"] >= compared["temperature"]:
+        return None, probs, {"calibrated_with": "temperature", "calibration_compared": compared}
+    return fit_isotonic(probs, labels), held_i, {"calibrated_with": "isotonic", "calibration_compared": compared}
 
 
 def fit_rows(split: AlignedSplit) -> np.ndarray:
@@ -163,8 +201,10 @@ def fit_rows(split: AlignedSplit) -> np.ndarray:
     return np.flatnonzero((split.labels >= 0) & split.any_present)
 
 
-def fit_fusion(inputs: FusionInputs, method: str, *, seed: int = 0, cross_fit_folds: int = CROSS_FIT_FOLDS) -> FitResult:
-    """Fit ``method`` on ``inputs.fit``, calibrate on cross-fitted fit-split scores, score ``inputs.eval``."""
+def fit_fusion(inputs: FusionInputs, method: str, *, seed: int = 0, cross_fit_folds: int = CROSS_FIT_FOLDS,
+               calibration: str = "temperature") -> FitResult:
+    """Fit ``method`` on ``inputs.fit``, calibrate on cross-fitted fit-split scores (``choose_calibration``), score
+    ``inputs.eval``."""
     fit = inputs.fit
     rows = fit_rows(fit)
     y = fit.labels[rows]
@@ -187,10 +227,12 @@ def fit_fusion(inputs: FusionInputs, method: str, *, seed: int = 0, cross_fit_fo
                 part = model.fixed_copy().fit(fit.probs[:, rows[train]], fit.present[:, rows[train]], y[train], seed=seed)
                 fit_scores[rows[held]] = part.scores(fit.probs[:, rows[held]], fit.present[:, rows[held]])
     temperature = fit_temperature(fit_scores[rows], y)
+    isotonic, fit_probs, chosen = choose_calibration(fit_scores[rows], y, temperature, calibration,
+                                                     folds if cross_fit_folds >= 2 else 0, seed)
     fusion = FittedFusion(
         method=model, temperature=temperature, branches=[b.info(fit.split) for b in inputs.branches],
         label_space=inputs.label_space, mappings={b.name: b.mapping for b in inputs.branches},
         fit_split=fit.split, eval_split=inputs.eval.split,
-        info={"cross_fit_folds": used_folds, "seed": seed, "n_fit": int(len(rows))},
+        info={"cross_fit_folds": used_folds, "seed": seed, "n_fit": int(len(rows)), **chosen}, isotonic=isotonic,
     )
-    return FitResult(fusion, fit_scores, fusion.scores(inputs.eval), notes)
+    return FitResult(fusion, fit_scores, fusion.scores(inputs.eval), notes, fit_probs)

@@ -295,3 +295,37 @@ def test_clashing_branch_names_get_the_shortest_telling_path():
     assert _unique_names(arts, dirs) == ["face/m@fer2013/m", "face/m@seed2/m", "landmarks", "face/b"]
     assert _unique_names([A("f"), A("f")], [Path("/a/run"), Path("/b/run")]) == ["f@a/run", "f@b/run"]
     assert _unique_names([A("f"), A("f")], [Path("/a/run"), Path("/a/run")]) == ["f@/a/run", "f@/a/run#2"]
+
+
+def test_isotonic_calibration_is_chosen_on_cross_fitted_scores_and_round_trips(tmp_path):
+    """A branch whose confidence is wrong in a way no temperature fixes (too sure when it says 0.3-0.6, unsure
+    above): --calibration auto adds isotonic maps, fit-split probabilities stay held out, fusion.json reapplies them."""
+    root = tmp_path / "runs"
+    samples = synthetic_samples({"PublicTest": 3000, "PrivateTest": 3000}, seed=5)
+    write_run(root / "a", synthetic_branch(samples, name="face/a", modality="face", strength=1.2, seed=7,
+                                           calibration_split="PublicTest"))
+    for split in ("PublicTest", "PrivateTest"):
+        art = load_run(root / "a", split)
+        top = art.probs.max(1, keepdims=True)
+        art.probs = np.where(art.probs == top, np.sqrt(top), art.probs * (1 - np.sqrt(top)) / (1 - top))
+        art.logits = np.log(art.probs)
+        art.save(root / "a" / "predictions" / f"{split}.json")
+    runs = ["--branch", str(root / "a")]
+    assert fer(["ensemble", "fuse", *runs, "--method", "mean", "--calibration", "auto", "--out", str(tmp_path / "auto")]) == 0
+    assert fer(["ensemble", "fuse", *runs, "--method", "mean", "--out", str(tmp_path / "plain")]) == 0
+    auto, plain = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("auto", "plain"))
+    assert auto["calibrated_with"] == "isotonic" and plain["calibrated_with"] == "temperature"
+    compared = auto["calibration_compared"]
+    assert compared["isotonic"] < compared["temperature"]
+    assert auto["ece"] < plain["ece"]
+    fitted = FittedFusion.load(tmp_path / "auto")
+    assert fitted.isotonic is not None and json.loads((tmp_path / "auto" / "fusion.json").read_text())[
+        "calibration"]["kind"] == "isotonic"
+    fused = load_run(tmp_path / "auto", "PrivateTest")
+    np.testing.assert_allclose(fitted.fuse({"face/a": load_run(root / "a", "PrivateTest").probs}), fused.probs, atol=2e-7)
+    public = load_run(tmp_path / "auto", "PublicTest")  # cross-fitted: not the maps applied to their own fit rows
+    in_sample = fitted.fuse({"face/a": load_run(root / "a", "PublicTest").probs})
+    assert np.abs(public.probs - in_sample).max() > 1e-3
+    legacy = json.loads((tmp_path / "plain" / "fusion.json").read_text())
+    del legacy["calibration"]  # files written before isotonic maps existed read as temperature only
+    assert FittedFusion.from_json(legacy).isotonic is None

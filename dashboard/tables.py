@@ -183,7 +183,8 @@ def style(df: pd.DataFrame, higher: Sequence[str] = (), lower: Sequence[str] = (
 
 
 def calibration_frame(runs: Iterable[Run]) -> pd.DataFrame:
-    """ECE/NLL/Brier before and after temperature scaling, one row per finished run."""
+    """ECE/NLL/Brier before and after calibration (a temperature; for a fusion maybe isotonic maps too), one row per
+    finished run."""
     rows = []
     for r in runs:
         m = r.metrics or {}
@@ -191,13 +192,13 @@ def calibration_frame(runs: Iterable[Run]) -> pd.DataFrame:
         floor = m.get("ece_of_perfect_calibration") or {}
         rows.append({
             "run": r.id, "modality": r.modality, "dataset": r.dataset, "split": m.get("split"),
-            TEMPERATURE: _num(m.get("temperature")),
+            TEMPERATURE: _num(m.get("temperature")), "calibration": m.get("calibrated_with", "temperature"),
             "ECE before": _num(m.get("ece_uncalibrated")), "ECE after": _num(m.get("ece")),
             "ECE noise p95": _num(floor.get("p95")),
             "NLL before": _num(unc.get("nll")), "NLL after": _num(m.get("nll")),
             "Brier before": _num(unc.get("brier")), "Brier after": _num(m.get("brier")),
         })
-    cols = ["run", "modality", "dataset", "split", TEMPERATURE, "ECE before", "ECE after", "ECE noise p95",
+    cols = ["run", "modality", "dataset", "split", TEMPERATURE, "calibration", "ECE before", "ECE after", "ECE noise p95",
             "NLL before", "NLL after",
             "Brier before", "Brier after"]
     return pd.DataFrame(rows, columns=cols).set_index("run")

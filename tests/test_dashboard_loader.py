@@ -445,3 +445,10 @@ def test_training_summary_shows_warm_starts(tmp_path):
     assert df.loc["restart", "warm start (epochs)"] == 42 and df.loc["restart", "best epoch"] == 2
     assert df.loc["scratch", "warm start (epochs)"] == 0 and df.loc["running", "status"] == "in progress"
     assert df.loc["restart", "time (min)"] == pytest.approx(3.0)
+
+
+def test_calibration_table_names_each_runs_calibration():
+    results = loader.load_results(Path(__file__).resolve().parents[1] / "results")
+    frame = tables.calibration_frame(results.finished)
+    assert frame.loc["fer2013/fusion-vgg48_slim-landmarks", "calibration"] == "isotonic"
+    assert frame.loc["fer2013/vgg48_slim", "calibration"] == "temperature"

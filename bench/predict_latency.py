@@ -94,7 +94,7 @@ def fusion_metrics(name: str | None) -> dict | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=60)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3, help="every configuration measured this many times, interleaved")
     ap.add_argument("--detector", default=DEFAULT_DETECTOR)
@@ -109,7 +109,9 @@ def main() -> None:
     manifest = zoo.load_manifest()
     result = {
         "benchmark": "fer predict batch-1 latency, 640x480 photo, one face",
-        "command": "python bench/predict_latency.py" + (f" --threads {args.threads}" if args.threads != 2 else ""),
+        "command": "python bench/predict_latency.py" + "".join(
+            f" --{flag} {value}" for flag, value, default in (("repeats", args.repeats, 60), ("rounds", args.rounds, 3),
+                                                              ("threads", args.threads, 2)) if value != default),
         "threads": args.threads, "detector": args.detector, "repeats": args.repeats, "rounds": args.rounds,
         "target_ms": TARGET_MS,
         "configs": configs,

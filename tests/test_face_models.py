@@ -51,3 +51,17 @@ def test_vgg48_loads_a_local_weights_file(tmp_path):
 def test_drop_path_on_vgg48_is_a_one_line_error_naming_the_setting():
     with pytest.raises(UserError, match="model.drop_path_rate: the vgg48 family has no residual branches"):
         create_model("vgg48_slim", drop_path_rate=0.05)
+
+
+def test_an_imagenet_shaped_timm_file_loads_into_the_grey_one_channel_net(tmp_path):
+    """--pretrained FILE with a timm ImageNet checkpoint (RGB stem, 1000-class classifier), as the paper most likely
+    used: the stem's RGB filters are summed into the grey channel and the classifier is left out."""
+    import timm
+
+    donor = timm.create_model("mobilenetv2_100", pretrained=False, num_classes=1000)
+    torch.nn.init.normal_(donor.conv_stem.weight)
+    torch.save(donor.state_dict(), tmp_path / "mobilenetv2_100_imagenet.pth")
+    net = create_model("mobilenetv2_100", pretrained=str(tmp_path / "mobilenetv2_100_imagenet.pth"))
+    torch.testing.assert_close(net.backbone.conv_stem.weight, donor.conv_stem.weight.sum(1, keepdim=True))
+    torch.testing.assert_close(net.backbone.blocks[3][0].conv_pw.weight, donor.blocks[3][0].conv_pw.weight)
+    assert net(torch.zeros(2, 1, 48, 48)).shape == (2, 7)

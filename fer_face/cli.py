@@ -91,6 +91,9 @@ def register(sub) -> None:
                    help="weights of a published model that does not ship (checked against the manifest's sha256)")
     p.add_argument("--all-faces", action="store_true", help="every face in each photo, most confident first")
     p.add_argument("--detector", default="hog", choices=("hog", "cnn"), help="face detector (see docs/faces.md)")
+    p.add_argument("--min-face", type=int, metavar="PX",
+                   help="smallest face side to look for, in px of the photo (default: 80 px at the photo's size); "
+                        "larger values detect faster")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run_predict)

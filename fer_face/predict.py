@@ -23,10 +23,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fer_core import artifact, zoo
+from fer_core import artifact, recipe, zoo
 from fer_core.calibration import calibrated_probs
 from fer_core.device import pick_device
 from fer_core.errors import DataError, UserError
+from fer_core.recipe import AT_LEAST_ONE
 from fer_core.checkpoint import load_checkpoint
 from fer_face.config import with_defaults
 from fer_face.data.dataset import IMAGE_SIZE
@@ -123,11 +124,13 @@ class FaceModel:
         return calibrated_probs(logits, self.temperature)
 
     def predict(self, image: str | Path | Image.Image | np.ndarray, *, all_faces: bool = False,
-                detector: str = DEFAULT_DETECTOR) -> FacePrediction | list[FacePrediction] | None:
-        """The most confident face's prediction (None: no face found); with ``all_faces`` a list of every face."""
+                detector: str = DEFAULT_DETECTOR, min_face: int | None = None
+                ) -> FacePrediction | list[FacePrediction] | None:
+        """The most confident face's prediction (None: no face found); with ``all_faces`` a list of every face.
+        ``min_face``: the smallest face side to look for, in px of the photo (larger: faster detection)."""
         if isinstance(image, (str, Path)):
             image = load_image(image)
-        faces = face_crops(image, all_faces=all_faces, detector=detector)
+        faces = face_crops(image, all_faces=all_faces, detector=detector, min_face=min_face)
         results = []
         if faces:
             probs = self.predict_crops(np.stack([c for c, _ in faces]))
@@ -156,11 +159,12 @@ def load_model(name_or_run: str | Path | None = None, *, weights: str | Path | N
 
 
 def predict_cli(args: argparse.Namespace) -> int:
+    recipe.check_flags(args, {"--min-face": AT_LEAST_ONE})
     model = load_model(args.model, weights=args.weights, device=args.device)
     rows, failed = [], 0
     for path in args.images:
         try:
-            found = model.predict(path, all_faces=True, detector=args.detector)
+            found = model.predict(path, all_faces=True, detector=args.detector, min_face=args.min_face)
         except DataError as e:
             msg = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
             print(f"error: {msg}", file=sys.stderr)

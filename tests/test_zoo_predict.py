@@ -184,3 +184,5 @@ def test_min_face_skips_smaller_faces_and_is_checked(zoo, tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["results"][0]["error"] == "no face found"
     r = fer("predict", str(photo), "--min-face", "0", zoo_dir=zoo["zoo"])
     assert r.returncode == 2 and "--min-face 0" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    alone = json.loads(ok(fer("face", "predict", str(photo), "--json", "--min-face", "120", zoo_dir=zoo["zoo"])).stdout)
+    assert alone["results"][0]["box"] is not None

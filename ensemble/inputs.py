@@ -154,8 +154,7 @@ def _align(split: str, branches: list[BranchInput], target: tuple[str, ...], all
     labels = np.full(n, -1, np.int64)
     label_owner = np.full(n, -1)
     for k, (b, a) in enumerate(zip(branches, arts)):
-        row = {sid: i for i, sid in enumerate(a.ids.tolist())}
-        take = np.fromiter((row[sid] for sid in ids.tolist()), np.int64, count=n)
+        take = a.rows_of(ids)
         present[k] = a.present[take]
         probs[k] = b.mapping.map_probs(a.probs[take])
         probs[k][~present[k]] = np.nan

@@ -73,8 +73,7 @@ def teach(fusion_dir: str | Path, out: str | Path, *, split: str = "Training", m
                                 "they must be evaluated on the same data")
     by_name = {}
     for name, a in arts.items():
-        row = {sid: i for i, sid in enumerate(a.ids.tolist())}
-        take = np.fromiter((row[sid] for sid in ids.tolist()), np.int64, count=len(ids))
+        take = a.rows_of(ids)
         p = a.probs[take].copy()
         p[~a.present[take]] = np.nan
         by_name[name] = p

@@ -127,6 +127,11 @@ class Predictions:
         if self.calibration_split is not None and self.calibration_split == self.split:
             raise ArtifactError(f"{source}: calibrated on {self.split!r}, the split it is evaluated on (leakage)")
 
+    def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """Row indices of the samples ``ids``, in that order (every id must be here)."""
+        row = {sid: i for i, sid in enumerate(self.ids.tolist())}
+        return np.fromiter((row[sid] for sid in np.asarray(ids).tolist()), np.int64, count=len(ids))
+
     def subset(self, index: np.ndarray) -> "Predictions":
         index = np.asarray(index)
         return Predictions(

@@ -54,12 +54,12 @@ def load_teacher(path: str | Path, *, ids: np.ndarray, label_space: Sequence[str
         raise UserError(f"train.teacher: {file} holds split {preds.split!r}; a teacher must cover {split!r}")
     if tuple(preds.label_space) != tuple(label_space):
         raise UserError(f"train.teacher: {file} is over {list(preds.label_space)}, the data over {list(label_space)}")
-    row = {sid: i for i, sid in enumerate(preds.ids.tolist())}
-    missing = [sid for sid in ids.tolist() if sid not in row]
+    known = set(preds.ids.tolist())
+    missing = [sid for sid in ids.tolist() if sid not in known]
     if missing:
         raise UserError(f"train.teacher: {file} has no row for {len(missing)} of the {len(ids)} {split} samples "
                         f"(first {missing[0]!r}); it was written for other data")
-    take = np.fromiter((row[sid] for sid in ids.tolist()), np.int64, count=len(ids))
+    take = preds.rows_of(ids)
     present = preds.present[take]
     probs = np.where(present[:, None], np.nan_to_num(preds.probs[take], nan=0.0), 0.0)
     return Teacher(torch.as_tensor(probs, dtype=torch.float32), torch.as_tensor(present), str(file),

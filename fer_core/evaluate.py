@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from fer_core import atomic
-from fer_core.artifact import Predictions, artifact_path
+from fer_core.artifact import Predictions, artifact_path, load
+from fer_core.errors import ArtifactError
 from fer_core.calibration import calibrated_probs, fit_temperature
 from fer_core.plots import plot_history, plot_reliability
 from fer_core.report import build_metrics, format_summary
@@ -45,21 +46,54 @@ class SplitLogits:
     present: np.ndarray | None = None
 
 
+# Another thread count or CPU moves float32 logits by ~1e-6; other weights or test-time views move them far more.
+SAME_LOGITS_ATOL = 1e-4
+
+
+def saved_predictions(path: Path, split: SplitLogits, branch: str) -> Predictions | None:
+    """The artifact saved at ``path`` when its logits are ``split``'s (same branch, samples, labels, presence,
+    values to ``SAME_LOGITS_ATOL``), else None."""
+    if not path.is_file():
+        return None
+    try:
+        old = load(path)
+    except ArtifactError:
+        return None
+    present = np.ones(len(split.ids), bool) if split.present is None else np.asarray(split.present, bool)
+    if (old.logits is None or old.branch != branch or old.logits.shape != np.shape(split.logits)
+            or not np.array_equal(old.ids, np.asarray(split.ids, str)) or not np.array_equal(old.labels, split.labels)
+            or not np.array_equal(old.present, present)):
+        return None
+    new = np.asarray(split.logits, np.float64)
+    return old if np.allclose(old.logits[present], new[present], rtol=0, atol=SAME_LOGITS_ATOL) else None
+
+
 def calibrate(run_dir: str | Path, splits: Mapping[str, SplitLogits], *, calibration_split: str,
               write: Iterable[str], extra: Callable[[str], dict[str, Any]] = lambda split: {},
               **producer: Any) -> dict[str, Predictions]:
     """Fit the temperature on ``calibration_split`` and save the calibrated artifact of every split in ``write``.
 
     ``producer`` holds the artifact fields that name the branch (``label_space``, ``branch``, ``modality``,
-    ``dataset``, ``fit_splits``, ``command``); ``extra(split)`` its per-split metadata.
+    ``dataset``, ``fit_splits``, ``command``); ``extra(split)`` its per-split metadata. Re-evaluating an unchanged
+    run keeps its saved temperature, logits and probabilities, so its artifacts (and the fingerprints a fusion
+    recorded) stay the same on another machine or thread count.
     """
-    temperature = fit_temperature(splits[calibration_split].logits, splits[calibration_split].labels)
+    saved = {split: saved_predictions(artifact_path(run_dir, split), splits[split], producer.get("branch", ""))
+             for split in {*write, calibration_split}}
+    if saved[calibration_split] is not None:
+        temperature = saved[calibration_split].temperature
+    else:
+        temperature = fit_temperature(splits[calibration_split].logits, splits[calibration_split].labels)
     arts = {}
     for split in write:
-        s = splits[split]
-        arts[split] = Predictions(ids=s.ids, labels=s.labels, logits=s.logits, probs=calibrated_probs(s.logits, temperature),
-                                  present=s.present, split=split, temperature=temperature,
-                                  calibration_split=calibration_split, extra=extra(split), **producer)
+        s, old = splits[split], saved[split]
+        if old is not None and old.temperature == temperature:
+            logits, probs = old.logits, old.probs
+        else:
+            logits, probs = s.logits, calibrated_probs(s.logits, temperature)
+        arts[split] = Predictions(ids=s.ids, labels=s.labels, logits=logits, probs=probs, present=s.present,
+                                  split=split, temperature=temperature, calibration_split=calibration_split,
+                                  extra=extra(split), **producer)
         arts[split].save(artifact_path(run_dir, split))
     return arts
 

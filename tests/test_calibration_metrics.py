@@ -70,3 +70,33 @@ def test_share_of_perfectly_calibrated_draws_meeting_an_ece_target():
     assert 0.1 < middle["p_at_most"] < 0.9 and middle["at_most"] == (floor["p05"] + floor["p95"]) / 2
     assert metrics.ece_of_perfect_calibration(probs, draws=40, at_most=1.0)["p_at_most"] == 1.0
     assert "p_at_most" not in metrics.ece_of_perfect_calibration(probs, draws=5)
+
+
+def test_reevaluating_an_unchanged_run_keeps_its_artifacts_and_fingerprints(tmp_path):
+    """Another thread count moves float32 logits in the last bits; the temperature, the saved probabilities and
+    the fingerprint a fusion recorded must not move with them. Other weights (larger change) refit."""
+    from fer_core.artifact import load_run
+    from fer_core.evaluate import SplitLogits, calibrate
+
+    rng = np.random.default_rng(0)
+    base = {s: rng.normal(0, 2, (300, 7)).astype(np.float32) for s in ("Training", "PublicTest", "PrivateTest")}
+    labels = {s: np.where(rng.random(300) < 0.7, z.argmax(1), rng.integers(0, 7, 300)) for s, z in base.items()}
+    ids = {s: np.array([f"{s}-{i}" for i in range(300)]) for s in base}
+    producer = dict(label_space=tuple("abcdefg"), branch="face/x", modality="face", dataset="d", fit_splits=[],
+                    command="c")
+
+    def evaluate(shift, write=("PublicTest", "PrivateTest")):
+        splits = {s: SplitLogits(ids[s], labels[s], base[s] + np.float32(shift) * np.sin(np.arange(7) + i))
+                  for i, s in enumerate(base)}
+        return calibrate(tmp_path, splits, calibration_split="PublicTest", write=write, **producer)
+
+    evaluate(0.0)
+    first = {s: load_run(tmp_path, s) for s in ("PublicTest", "PrivateTest")}
+    again = evaluate(3e-6, write=("PublicTest", "PrivateTest", "Training"))
+    for s in ("PublicTest", "PrivateTest"):
+        assert load_run(tmp_path, s).fingerprint() == first[s].fingerprint()
+        assert again[s].temperature == first[s].temperature
+    assert load_run(tmp_path, "Training").temperature == first["PublicTest"].temperature
+    retrained = evaluate(0.05)
+    assert retrained["PublicTest"].fingerprint() != first["PublicTest"].fingerprint()
+    assert retrained["PublicTest"].temperature != first["PublicTest"].temperature

@@ -19,60 +19,42 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
-from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_record import write_record  # noqa: E402
 from calibration_shift import labelled_logits  # noqa: E402
-from fer_core.calibration import calibrated_probs, fit_temperature  # noqa: E402
+from fer_core.calibration import (BIAS_L2, CROSS_FIT_FOLDS, cross_fitted_probs, fit_calibrator,  # noqa: E402
+                                  fit_temperature)
 from fer_core.metrics import accuracy, ece, ece_of_perfect_calibration, nll  # noqa: E402
 
-FOLDS = 5
-L2 = 1e-3  # pull of the affine calibrators' parameters towards plain temperature scaling
+FOLDS = CROSS_FIT_FOLDS
+L2 = BIAS_L2  # pull of vector scaling's parameters towards plain temperature scaling
 
 
-def _affine(logits: np.ndarray, labels: np.ndarray, per_class_scale: bool) -> tuple[np.ndarray, np.ndarray]:
+def _vector(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(scale (C,), bias (C,)) minimising NLL of softmax(logits * scale + bias), from the temperature fit."""
     n, c = logits.shape
-    t = fit_temperature(logits, labels)
     onehot = np.eye(c)[labels]
-    start = np.concatenate([np.full(c if per_class_scale else 1, 1 / t), np.zeros(c)])
+    start = np.concatenate([np.full(c, 1 / fit_temperature(logits, labels)), np.zeros(c)])
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        scale, bias = theta[:-c], theta[-c:]
-        z = logits * scale + bias
-        logp = log_softmax(z, axis=1)
+        logp = log_softmax(logits * theta[:c] + theta[c:], axis=1)
         d = (np.exp(logp) - onehot) / n
-        g_scale = (d * logits).sum(0) if per_class_scale else np.array([(d * logits).sum()])
         reg = theta - start
-        return -(logp * onehot).sum() / n + L2 * (reg ** 2).sum(), np.concatenate([g_scale, d.sum(0)]) + 2 * L2 * reg
+        return -(logp * onehot).sum() / n + L2 * (reg ** 2).sum(), np.concatenate([(d * logits).sum(0), d.sum(0)]) + 2 * L2 * reg
 
     theta = minimize(loss, start, jac=True, method="L-BFGS-B").x
-    scale = theta[:-c] if per_class_scale else np.full(c, theta[0])
-    return scale, theta[-c:]
+    return theta[:c], theta[c:]
 
 
 def fit(kind: str, logits: np.ndarray, labels: np.ndarray):
-    """A function logits -> probabilities, fit on (logits, labels)."""
-    if kind == "temperature":
-        t = fit_temperature(logits, labels)
-        return lambda z: calibrated_probs(z, t)
-    if kind in ("temperature+bias", "vector"):
-        scale, bias = _affine(logits, labels, per_class_scale=kind == "vector")
+    """A function logits -> probabilities, fit on (logits, labels): fer_core's calibrators, plus vector scaling."""
+    if kind == "vector":
+        scale, bias = _vector(logits, labels)
         return lambda z: softmax(z * scale + bias, axis=1)
-    if kind == "isotonic":
-        t = fit_temperature(logits, labels)
-        p = calibrated_probs(logits, t)
-        maps = [IsotonicRegression(y_min=1e-4, y_max=1.0, out_of_bounds="clip").fit(p[:, k], labels == k)
-                for k in range(p.shape[1])]
-
-        def apply(z: np.ndarray) -> np.ndarray:
-            q = np.stack([m.predict(col) for m, col in zip(maps, calibrated_probs(z, t).T)], axis=1)
-            return q / q.sum(1, keepdims=True)
-        return apply
-    raise ValueError(kind)
+    return fit_calibrator(kind, logits, labels).probs
 
 
 CALIBRATORS = ("temperature", "temperature+bias", "vector", "isotonic")
@@ -80,6 +62,8 @@ CALIBRATORS = ("temperature", "temperature+bias", "vector", "isotonic")
 
 def cross_fitted(kind: str, logits: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
     """Probabilities of every sample from the calibrator fit on the other folds."""
+    if kind != "vector":
+        return cross_fitted_probs(kind, logits, labels, FOLDS, seed)
     probs = np.zeros(logits.shape)
     for train, test in StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(logits, labels):
         probs[test] = fit(kind, logits[train], labels[train])(logits[test])
@@ -89,7 +73,7 @@ def cross_fitted(kind: str, logits: np.ndarray, labels: np.ndarray, seed: int) -
 def compare(run: Path, seed: int) -> dict:
     pub_z, pub_y, branch = labelled_logits(run, "PublicTest")
     prv_z, prv_y, _ = labelled_logits(run, "PrivateTest")
-    rows, bands = {}, {}
+    rows = {}
     for kind in CALIBRATORS:
         public = cross_fitted(kind, pub_z, pub_y, seed)
         probs = fit(kind, pub_z, pub_y)(prv_z)

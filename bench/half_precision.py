@@ -40,7 +40,7 @@ def main() -> None:
         rounded = {k: v.to(getattr(torch, dtype)).float() if v.is_floating_point() else v for k, v in tensors.items()}
         net.load_state_dict(rounded)
         models[dtype] = FaceModel(net.eval(), name=entry.name, label_space=entry.label_space,
-                                  temperature=entry.temperature, views=tta_settings(entry.config["eval"]),
+                                  calibrator=entry.calibrator, views=tta_settings(entry.config["eval"]),
                                   fingerprint=entry.fingerprint, source=entry.name, device=torch.device("cpu"))
     x, y = load_fer2013(args.data).split_arrays("PrivateTest")
     probs = {dtype: m.predict_crops(x) for dtype, m in models.items()}

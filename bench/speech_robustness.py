@@ -24,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_record import write_record  # noqa: E402
 
 from fer_core import atomic  # noqa: E402
-from fer_core.calibration import calibrated_probs  # noqa: E402
 from fer_core.metrics import ece  # noqa: E402
 from fer_audio.augment import add_noise, apply_gain, babble_noise, band_limit, reverb, white_noise  # noqa: E402
 from fer_audio.data import load_ravdess  # noqa: E402
@@ -60,7 +59,7 @@ def perturb(condition: str, waves: torch.Tensor, lengths: torch.Tensor, speakers
 
 def score(predictor: AudioPredictor, waves: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
     clips = [waves[i, : int(lengths[i])].numpy() for i in range(len(waves))]
-    return calibrated_probs(predictor.logits_for_waves(clips), predictor.temperature)
+    return predictor.calibrator.probs(predictor.logits_for_waves(clips))
 
 
 def measure(label: str, run: Path, ds, seed: int, split: str = "test") -> dict:

@@ -58,6 +58,7 @@ from fer_face.faces import iou
 from fer_audio import predict as audio_predict
 from fer_audio.decode import to_mono_at
 from fer_core import zoo
+from fer_core.calibration import Calibrator
 from fer_core.errors import UserError
 from fer_core.labels import FER7
 from fer_face import predict as face_predict
@@ -126,7 +127,7 @@ def face_model(name: str | None) -> tuple[FaceModel, str]:
     except UserError:
         cfg = load_recipe(TIMING_RECIPE)
         network = model_from_config({**cfg["model"], "pretrained": False}, len(FER7)).eval()
-        model = FaceModel(network, name=cfg["model"]["backbone"], label_space=FER7, temperature=1.0,
+        model = FaceModel(network, name=cfg["model"]["backbone"], label_space=FER7, calibrator=Calibrator(1.0),
                           views=tta_settings(cfg["eval"]), fingerprint="timing-only", source="random weights",
                           device=torch.device("cpu"))
         return model, f"{TIMING_RECIPE} network with random weights (timing only: no face model is shipped)"

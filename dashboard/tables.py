@@ -183,7 +183,7 @@ def style(df: pd.DataFrame, higher: Sequence[str] = (), lower: Sequence[str] = (
 
 
 def calibration_frame(runs: Iterable[Run]) -> pd.DataFrame:
-    """ECE/NLL/Brier before and after calibration (a temperature; for a fusion maybe isotonic maps too), one row per
+    """ECE/NLL/Brier before and after calibration (a temperature, maybe with a class bias or isotonic maps), one row per
     finished run."""
     rows = []
     for r in runs:
@@ -192,7 +192,7 @@ def calibration_frame(runs: Iterable[Run]) -> pd.DataFrame:
         floor = m.get("ece_of_perfect_calibration") or {}
         rows.append({
             "run": r.id, "modality": r.modality, "dataset": r.dataset, "split": m.get("split"),
-            TEMPERATURE: _num(m.get("temperature")), "calibration": m.get("calibrated_with", "temperature"),
+            TEMPERATURE: _num(m.get("temperature")), "calibration": (m.get("calibration") or {}).get("kind", "temperature"),
             "ECE before": _num(m.get("ece_uncalibrated")), "ECE after": _num(m.get("ece")),
             "ECE noise p95": _num(floor.get("p95")),
             "NLL before": _num(unc.get("nll")), "NLL after": _num(m.get("nll")),

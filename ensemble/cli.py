@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fer_core import recipe
 from fer_core.artifact import artifact_path
+from fer_core.calibration import CALIBRATION_CHOICES
 from fer_core.errors import UserError
 from fer_core.recipe import NON_NEGATIVE
 
@@ -33,9 +34,10 @@ def _add_fusion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds (default 0)")
     p.add_argument("--cross-fit-folds", type=int, default=5,
                    help="folds for the cross-fitted fit-split scores the temperature is fit on (0: in-sample; default 5)")
-    p.add_argument("--calibration", default="temperature", choices=("temperature", "auto", "isotonic"),
-                   help="after the temperature: nothing more (temperature, the default), per-class isotonic maps when "
-                        "they give the lower cross-fitted ECE on the fit split (auto), or always (isotonic)")
+    p.add_argument("--calibration", default="temperature", choices=CALIBRATION_CHOICES,
+                   help="how fused scores become probabilities, fit on the fit split: a temperature (the default), a "
+                        "temperature and a per-class bias (temperature+bias), per-class isotonic maps after the "
+                        "temperature (isotonic), or whichever of the three has the lowest cross-fitted ECE (auto)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier result in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 

@@ -64,7 +64,8 @@ def fused_predictions(result: FitResult, inputs: FusionInputs, data: AlignedSpli
         ids=data.ids, labels=data.labels, probs=probs, present=present, logits=scores,
         label_space=inputs.label_space, branch=name, modality="fusion",
         dataset=datasets[0] if len(datasets) == 1 else "+".join(datasets), split=data.split,
-        temperature=fusion.temperature, calibration_split=inputs.fit.split, fit_splits=fit_splits, command=command,
+        temperature=fusion.temperature, calibration=fusion.calibrator.artifact_field(),
+        calibration_split=inputs.fit.split, fit_splits=fit_splits, command=command,
         extra={"method": fusion.method.name, "branches": fusion.names,
                "calibrated_with": fusion.info["calibrated_with"],
                "cross_fitted": data.split == inputs.fit.split and fusion.info.get("cross_fit_folds", 0) > 0},
@@ -83,7 +84,7 @@ def comparison(inputs: FusionInputs, fused: Predictions) -> tuple[list[dict[str,
     rows = []
     for k, b in enumerate(inputs.branches):
         rows.append({"name": b.name, "modality": b.modality,
-                     **score_row(ev.probs[k], ev.labels, ev.present[k], inputs.label_space)})
+                     **score_row(ev.branch_probs[k], ev.labels, ev.present[k], inputs.label_space)})
     rows.append({"name": fused.branch, "modality": "fusion",
                  **score_row(fused.probs, fused.labels, fused.present, inputs.label_space)})
     scored = [r for r in rows[:-1] if r["accuracy"] is not None]

@@ -21,9 +21,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from fer_core.calibration import IsotonicMaps, calibrated_probs, fit_isotonic, fit_temperature
+from fer_core.calibration import CALIBRATION_CHOICES, Calibrator, choose_calibrator
 from fer_core.errors import ArtifactError, UserError
-from fer_core.metrics import ece
 
 from ensemble.inputs import AlignedSplit, FusionInputs
 from ensemble.labels import LabelMapping
@@ -32,21 +31,22 @@ from ensemble.methods import METHODS, FusionMethod, make_method
 FUSION_FORMAT, FUSION_VERSION = "fer-fusion", 1
 FUSION_FILE = "fusion.json"
 CROSS_FIT_FOLDS = 5
-# after the temperature: nothing more, per-class isotonic maps, or whichever gives the lower cross-fitted ECE
-CALIBRATIONS = ("temperature", "isotonic", "auto")
 
 
 @dataclass
 class FittedFusion:
     method: FusionMethod
-    temperature: float
+    calibrator: Calibrator  # fused scores -> probabilities, fit on the cross-fitted fit-split scores
     branches: list[dict[str, Any]]  # name, run_dir, modality, branch, label_space (the branch's own)
     label_space: tuple[str, ...]
     mappings: dict[str, LabelMapping]
     fit_split: str
     eval_split: str
     info: dict[str, Any] = field(default_factory=dict)
-    isotonic: IsotonicMaps | None = None  # applied after the temperature when the fit chose it
+
+    @property
+    def temperature(self) -> float:
+        return self.calibrator.temperature
 
     @property
     def names(self) -> list[str]:
@@ -67,8 +67,7 @@ class FittedFusion:
         return self.method.scores(data.probs, data.present)
 
     def calibrate(self, scores: np.ndarray) -> np.ndarray:
-        probs = calibrated_probs(scores, self.temperature)
-        return probs if self.isotonic is None else self.isotonic.apply(probs)
+        return self.calibrator.probs(scores)
 
     def fuse(self, probs_by_branch: Mapping[str, np.ndarray | None]) -> np.ndarray:
         """Fused calibrated probabilities (N, C) over ``label_space`` for new samples.
@@ -112,7 +111,7 @@ class FittedFusion:
             "weights": weights,
             "weights_meaning": self.method.weights_meaning,
             "temperature": float(self.temperature),
-            "calibration": {"kind": "temperature"} if self.isotonic is None else self.isotonic.to_json(),
+            "calibration": self.calibrator.to_json(),
             "fit_split": self.fit_split,
             "eval_split": self.eval_split,
             "label_space": list(self.label_space),
@@ -138,15 +137,11 @@ class FittedFusion:
                         for b in obj["branches"]}
             known = {"format", "version", "method", "branches", "weights", "weights_meaning", "temperature", "fit_split",
                      "eval_split", "label_space", "label_maps", "params", "stacking", "calibration"}
-            calibration = obj.get("calibration", {"kind": "temperature"})  # files written before isotonic existed
-            if calibration.get("kind") not in ("temperature", "isotonic"):
-                raise ValueError(f"unknown calibration {calibration.get('kind')!r}")
-            isotonic = IsotonicMaps.from_json(calibration) if calibration["kind"] == "isotonic" else None
-            if isotonic is not None and len(isotonic.x) != len(target):
-                raise ValueError(f"isotonic maps for {len(isotonic.x)} classes, label space has {len(target)}")
-            return cls(METHODS[obj["method"]].from_params(obj["params"]), float(obj["temperature"]), list(obj["branches"]),
+            # files written before calibrations other than the temperature existed have no "calibration"
+            calibrator = Calibrator.from_json(float(obj["temperature"]), obj.get("calibration"), len(target))
+            return cls(METHODS[obj["method"]].from_params(obj["params"]), calibrator, list(obj["branches"]),
                        target, mappings, obj["fit_split"], obj["eval_split"],
-                       {k: v for k, v in obj.items() if k not in known}, isotonic)
+                       {k: v for k, v in obj.items() if k not in known})
         except (KeyError, TypeError, ValueError) as e:
             raise ArtifactError(f"{source}: malformed fusion file ({e.__class__.__name__}: {e})") from None
 
@@ -168,32 +163,7 @@ class FitResult:
     fit_scores: np.ndarray  # cross-fitted where the method has parameters
     eval_scores: np.ndarray
     notes: list[str]
-    fit_probs: np.ndarray | None = None  # calibrated probabilities of fit_rows: cross-fitted when isotonic is used
-
-
-def choose_calibration(scores: np.ndarray, labels: np.ndarray, temperature: float, calibration: str, folds: int,
-                       seed: int) -> tuple[IsotonicMaps | None, np.ndarray, dict[str, Any]]:
-    """Isotonic maps or none, the fit rows' calibrated probabilities, and what was compared.
-
-    "auto" compares the ECE of the two calibrations on ``folds``-fold cross-fitted scores (each fold calibrated
-    by the temperature, and the maps, fit on the other folds) and keeps isotonic only when it is lower.
-    """
-    probs = calibrated_probs(scores, temperature)
-    if calibration not in CALIBRATIONS:
-        raise UserError(f"--calibration {calibration}: choose from {', '.join(CALIBRATIONS)}")
-    if calibration == "temperature" or folds < 2:
-        return None, probs, {"calibrated_with": "temperature"}
-    from sklearn.model_selection import StratifiedKFold
-
-    held_t, held_i = np.zeros_like(probs), np.zeros_like(probs)
-    for train, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(scores, labels):
-        t = fit_temperature(scores[train], labels[train])
-        held_t[held] = calibrated_probs(scores[held], t)
-        held_i[held] = fit_isotonic(calibrated_probs(scores[train], t), labels[train]).apply(held_t[held])
-    compared = {"by": f"{folds}-fold cross-fitted ECE", "temperature": ece(held_t, labels), "isotonic": ece(held_i, labels)}
-    if calibration == "auto" and compared["isotonic"] >= compared["temperature"]:
-        return None, probs, {"calibrated_with": "temperature", "calibration_compared": compared}
-    return fit_isotonic(probs, labels), held_i, {"calibrated_with": "isotonic", "calibration_compared": compared}
+    fit_probs: np.ndarray | None = None  # calibrated probabilities of fit_rows: cross-fitted beyond a temperature
 
 
 def fit_rows(split: AlignedSplit) -> np.ndarray:
@@ -226,13 +196,15 @@ def fit_fusion(inputs: FusionInputs, method: str, *, seed: int = 0, cross_fit_fo
             for train, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(rows, y):
                 part = model.fixed_copy().fit(fit.probs[:, rows[train]], fit.present[:, rows[train]], y[train], seed=seed)
                 fit_scores[rows[held]] = part.scores(fit.probs[:, rows[held]], fit.present[:, rows[held]])
-    temperature = fit_temperature(fit_scores[rows], y)
-    isotonic, fit_probs, chosen = choose_calibration(fit_scores[rows], y, temperature, calibration,
-                                                     folds if cross_fit_folds >= 2 else 0, seed)
+    if calibration not in CALIBRATION_CHOICES:
+        raise UserError(f"--calibration {calibration}: choose from {', '.join(CALIBRATION_CHOICES)}")
+    calibrator, fit_probs, chosen = choose_calibrator(fit_scores[rows], y, calibration, seed=seed,
+                                                      folds=folds if cross_fit_folds >= 2 else 0)
+    info = {"calibrated_with": calibrator.kind, **({"calibration_compared": chosen["compared"]} if "compared" in chosen else {})}
     fusion = FittedFusion(
-        method=model, temperature=temperature, branches=[b.info(fit.split) for b in inputs.branches],
+        method=model, calibrator=calibrator, branches=[b.info(fit.split) for b in inputs.branches],
         label_space=inputs.label_space, mappings={b.name: b.mapping for b in inputs.branches},
         fit_split=fit.split, eval_split=inputs.eval.split,
-        info={"cross_fit_folds": used_folds, "seed": seed, "n_fit": int(len(rows)), **chosen}, isotonic=isotonic,
+        info={"cross_fit_folds": used_folds, "seed": seed, "n_fit": int(len(rows)), **info},
     )
     return FitResult(fusion, fit_scores, fusion.scores(inputs.eval), notes, fit_probs)

@@ -45,21 +45,29 @@ class BranchInput:
 
 @dataclass
 class AlignedSplit:
-    """One split of every branch, in the target label space, rows aligned on ``ids``."""
+    """One split of every branch, in the target label space, rows aligned on ``ids``: what the fusion combines
+    (``probs``, each branch's ``Predictions.fusion_input``) and each branch's own calibrated probabilities
+    (``calibrated``; the same unless isotonic maps follow its temperature)."""
 
     split: str
     ids: np.ndarray  # (N,)
     labels: np.ndarray  # (N,) target index, -1 unknown
     probs: np.ndarray  # (B, N, C), NaN rows where a branch is absent
     present: np.ndarray  # (B, N) bool
+    calibrated: np.ndarray | None = None  # (B, N, C); None: equal to probs
 
     @property
     def any_present(self) -> np.ndarray:
         return self.present.any(0)
 
+    @property
+    def branch_probs(self) -> np.ndarray:
+        return self.probs if self.calibrated is None else self.calibrated
+
     def branches(self, index: Sequence[int]) -> "AlignedSplit":
         index = list(index)
-        return replace(self, probs=self.probs[index], present=self.present[index])
+        return replace(self, probs=self.probs[index], present=self.present[index],
+                       calibrated=None if self.calibrated is None else self.calibrated[index])
 
 
 @dataclass
@@ -150,14 +158,16 @@ def _align(split: str, branches: list[BranchInput], target: tuple[str, ...], all
     ids = arts[0].ids[np.isin(arts[0].ids, list(common))]
     n, c = len(ids), len(target)
     probs = np.full((len(arts), n, c), np.nan)
+    calibrated = np.full((len(arts), n, c), np.nan)
     present = np.zeros((len(arts), n), bool)
     labels = np.full(n, -1, np.int64)
     label_owner = np.full(n, -1)
     for k, (b, a) in enumerate(zip(branches, arts)):
         take = a.rows_of(ids)
         present[k] = a.present[take]
-        probs[k] = b.mapping.map_probs(a.probs[take])
-        probs[k][~present[k]] = np.nan
+        probs[k] = b.mapping.map_probs(a.fusion_input[take])
+        calibrated[k] = b.mapping.map_probs(a.probs[take])
+        probs[k][~present[k]] = calibrated[k][~present[k]] = np.nan
         lab = b.mapping.map_labels(a.labels[take])
         clash = (lab >= 0) & (labels >= 0) & (lab != labels)
         if clash.any():
@@ -169,7 +179,8 @@ def _align(split: str, branches: list[BranchInput], target: tuple[str, ...], all
             )
         new = (labels < 0) & (lab >= 0)
         labels[new], label_owner[new] = lab[new], k
-    return AlignedSplit(split, ids, labels, probs, present), notes
+    same = np.array_equal(probs, calibrated, equal_nan=True)
+    return AlignedSplit(split, ids, labels, probs, present, None if same else calibrated), notes
 
 
 def load_inputs(

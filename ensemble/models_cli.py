@@ -49,7 +49,7 @@ def register(sub) -> None:
 
     views = msub.add_parser(
         "add-views", help="publish a face model's weights again with other test-time views (e.g. a faster one)",
-        description="Read the weights of published face model SOURCE with the view set --views, fit their temperature "
+        description="Read the weights of published face model SOURCE with the view set --views, fit their calibration "
                     "on PublicTest, measure PrivateTest and record the result as model --name: it shares SOURCE's "
                     "file, has its own calibration and fingerprint (fusions fit on SOURCE do not apply to it).")
     views.add_argument("source", help="published face model whose weights are read (e.g. vgg48_slim)")
@@ -60,6 +60,16 @@ def register(sub) -> None:
     views.add_argument("--description", default="", help="one line for 'fer models list'")
     views.add_argument("--zoo", type=Path, help="manifest folder (default: $FER_ZOO_DIR, else the package's)")
     views.set_defaults(func=run_add_views)
+
+    ref = msub.add_parser(
+        "refresh", help="record again a published model's calibration and metrics from its run folder",
+        description="After 'fer recalibrate' (or 'fer face evaluate') of published model NAME's run folder: record that "
+                    "folder's calibration, PublicTest fingerprint and PrivateTest metrics in the manifest, keeping the "
+                    "weights file (its sha256 is checked). The folder must describe the same network and views; "
+                    "fusions naming the old fingerprint no longer apply until they are fit and published again.")
+    ref.add_argument("name", help="published model (e.g. vgg48_slim)")
+    ref.add_argument("--zoo", type=Path, help="manifest folder (default: $FER_ZOO_DIR, else the package's)")
+    ref.set_defaults(func=run_refresh)
 
     fus = msub.add_parser("add-fusion", help="publish a fusion run whose members are all published models")
     fus.add_argument("run", type=Path, help="fusion run directory ('fer ensemble fuse --out')")
@@ -113,6 +123,30 @@ def run_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _network_and_views(config: dict) -> dict:
+    """An entry's config without its calibration choice: what must match for the same weights to mean the same."""
+    return {**config, "eval": {k: v for k, v in config["eval"].items() if k != "calibration"}} if "eval" in config else config
+
+
+def run_refresh(args: argparse.Namespace) -> int:
+    manifest = zoo.load_manifest(args.zoo)
+    entry = manifest.model(args.name)
+    if entry.shipped:
+        zoo.model_file(manifest, entry)  # the file is there and is the one the entry recorded
+    fields = importlib.import_module(EXPORTERS[entry.branch]).record(Path(entry.run))
+    if _network_and_views(fields["config"]) != _network_and_views(entry.config):
+        raise UserError(f"{entry.run}: describes another network or other test-time views than model {args.name!r}; "
+                        f"publish it with 'fer models add' (or 'fer models add-views')")
+    fresh = {k: fields[k] for k in zoo.EVALUATION_FIELDS}
+    updated = replace(entry, **fresh, config=fields["config"])
+    manifest.models = [updated if m.name == args.name else m for m in manifest.models]
+    kind = updated.calibrator.kind
+    print(f"refreshed {entry.branch} model {args.name!r} from {entry.run}: {kind} calibration, "
+          f"{updated.metrics['split']} accuracy {updated.metrics['accuracy']:.2%}, ECE {updated.metrics['ece']:.2%} "
+          f"(was {entry.metrics['accuracy']:.2%}, {entry.metrics['ece']:.2%}) -> {manifest.save()}", file=sys.stderr)
+    return 0
+
+
 def run_add_views(args: argparse.Namespace) -> int:
     from fer_face.data import load_fer2013
     from fer_face.inference import view_set
@@ -130,8 +164,8 @@ def run_add_views(args: argparse.Namespace) -> int:
     entry = replace(source, name=args.name, **fields, command=f"{source.command} && {command}", default=False,
                     description=args.description or f"{args.source} read with test-time view set {args.views}")
     manifest.models = _without(manifest.models, args.name, False) + [entry]
-    print(f"published face model {args.name!r} ({args.source}'s file, views {args.views}, temperature "
-          f"{entry.temperature:.3f}): {entry.metrics['split']} accuracy {entry.metrics['accuracy']:.2%}, ECE "
+    print(f"published face model {args.name!r} ({args.source}'s file, views {args.views}, {entry.calibrator.kind} "
+          f"calibration, T {entry.temperature:.3f}): {entry.metrics['split']} accuracy {entry.metrics['accuracy']:.2%}, ECE "
           f"{entry.metrics['ece']:.2%} -> {manifest.save()}", file=sys.stderr)
     return 0
 

@@ -145,6 +145,8 @@ def rekey(preds: Predictions, ids: Sequence[str], pairs: Sequence[Pair], *, spli
         ids=[p.pair_id for p in pairs], labels=[p.label for p in pairs], probs=out_p, logits=out_z, present=present,
         label_space=FER7, branch=preds.branch, modality=preds.modality, dataset=dataset, split=split,
         temperature=preds.temperature, calibration_split=calibration_split, fit_splits=fit_splits, command=command,
+        # the calibration still maps these logits onto these probabilities only when no classes were merged
+        calibration=preds.calibration if tuple(preds.label_space) == FER7 else None,
         extra={**extra, "source_branch": preds.branch, "source_dataset": preds.dataset, "source_split": preds.split,
                "source_label_space": list(preds.label_space), "source_command": preds.command},
     )

@@ -110,20 +110,23 @@ class PhotoPredictor:
         faces = face_crops(gray, all_faces=all_faces, detector=detector, min_face=min_face)
         if not faces:
             return []
-        face_probs = self.face.predict_crops(np.stack([c for c, _ in faces]))
+        face_logits = self.face.logits_crops(np.stack([c for c, _ in faces]))
+        face_probs, face_inputs = self.face.calibrator.probs(face_logits), self.face.calibrator.smooth_probs(face_logits)
         out = []
-        for i, ((crop, det), p_face) in enumerate(zip(faces, face_probs)):
+        for i, ((crop, det), p_face, q_face) in enumerate(zip(faces, face_probs, face_inputs)):
             branches: dict[str, np.ndarray | None] = {self.face.branch: p_face}
+            fusion_inputs: dict[str, np.ndarray | None] = {self.face.branch: q_face}
             points = None
             if self.landmarks is not None:
                 lm = self.landmarks.predict_image(crop, mode="crop")
                 branches[self.landmarks.branch] = lm["probs"]
+                fusion_inputs[self.landmarks.branch] = lm["fusion_input"]
                 if lm["points"] is not None and det is not None:
                     x0, y0, side = crop_window(det.box)
                     points = np.asarray(lm["points"]) * (side / crop.shape[0]) + [x0, y0]
             fused = None
             if self.fusion is not None:
-                by_member = {name: None if branches[key] is None else np.asarray(branches[key])[None]
+                by_member = {name: None if fusion_inputs[key] is None else np.asarray(fusion_inputs[key])[None]
                              for name, key in self.members.items()}
                 fused = dict(zip(self.fusion.label_space, map(float, self.fusion.fuse(by_member)[0])))
             named = {k: None if v is None else dict(zip(self._labels(k), map(float, v))) for k, v in branches.items()}

@@ -74,7 +74,7 @@ def teach(fusion_dir: str | Path, out: str | Path, *, split: str = "Training", m
     by_name = {}
     for name, a in arts.items():
         take = a.rows_of(ids)
-        p = a.probs[take].copy()
+        p = a.fusion_input[take].copy()
         p[~a.present[take]] = np.nan
         by_name[name] = p
     fused = fusion.fuse(by_name)

@@ -37,7 +37,6 @@ from tqdm.auto import tqdm
 
 from fer_audio import predict as audio_predict
 from fer_audio.predict import AudioPredictor
-from fer_core.calibration import calibrated_probs
 from fer_core.errors import UserError
 from fer_core.labels import FER7
 from fer_face.faces import DEFAULT_DETECTOR, DETECTORS, crop_face
@@ -142,13 +141,15 @@ class VideoPredictor:
 
 @dataclass
 class FaceSamples:
-    """Per processed frame and visible track: time, track id, face probabilities, landmark probabilities (NaN:
-    not a detection frame, or no landmarks found)."""
+    """Per processed frame and visible track: time, track id, face and landmark probabilities (landmarks NaN:
+    not a detection frame, or no landmarks found), each also as the fusion input (``Calibrator.smooth_probs``)."""
 
     times: np.ndarray
     tracks: np.ndarray
     face: np.ndarray
     landmarks: np.ndarray
+    face_input: np.ndarray
+    landmarks_input: np.ndarray
 
 
 def predict_video(path: str | Path, predictor: VideoPredictor, options: VideoOptions = VideoOptions()) -> VideoResult:
@@ -169,17 +170,21 @@ def predict_video(path: str | Path, predictor: VideoPredictor, options: VideoOpt
                        {"face_path": face_seconds, "voice": total - face_seconds, "total": total}, frames)
 
 
-def landmark_probs(landmarks: LandmarkPredictor, crops: list[np.ndarray]) -> np.ndarray:
-    """Calibrated landmark probabilities (N, C) of 48x48 face crops with one model call; NaN rows where no
-    landmarks could be fitted. The batched form of ``LandmarkPredictor.predict_image(crop, mode="crop")``."""
+def landmark_logits(landmarks: LandmarkPredictor, crops: list[np.ndarray]) -> np.ndarray:
+    """Landmark logits (N, C) of 48x48 face crops with one model call; NaN rows where no landmarks could be fitted."""
     out = np.full((len(crops), len(landmarks.label_space)), np.nan)
     fitted = [(i, found.points) for i, crop in enumerate(crops) if (found := find_landmarks(crop, "crop")[0]).present]
     if fitted:
         rows = [i for i, _ in fitted]
-        logits = landmarks.model.logits(np.stack([p for _, p in fitted]), [crops[i] for i in rows])
-        out[rows] = calibrated_probs(logits, landmarks.temperature)
+        out[rows] = landmarks.model.logits(np.stack([p for _, p in fitted]), [crops[i] for i in rows])
     out[~np.isfinite(out).all(1)] = np.nan
     return out
+
+
+def landmark_probs(landmarks: LandmarkPredictor, crops: list[np.ndarray]) -> np.ndarray:
+    """Calibrated landmark probabilities (N, C) of 48x48 face crops, NaN rows where no landmarks could be fitted:
+    the batched form of ``LandmarkPredictor.predict_image(crop, mode="crop")``."""
+    return landmarks.calibrator.probs(landmark_logits(landmarks, crops))
 
 
 def _face_path(info: VideoInfo, photo: PhotoPredictor, options: VideoOptions
@@ -196,7 +201,7 @@ def _face_path(info: VideoInfo, photo: PhotoPredictor, options: VideoOptions
 
     def score_landmarks() -> None:
         landmark_rows.extend(row for row, _ in landmark_queue)
-        landmark_scored.append(landmark_probs(photo.landmarks, [crop for _, crop in landmark_queue]))
+        landmark_scored.append(landmark_logits(photo.landmarks, [crop for _, crop in landmark_queue]))
         landmark_queue.clear()
 
     for index, t, gray in tqdm(iter_frames(info), total=info.frame_count, desc=info.path.name, unit="frame",
@@ -220,12 +225,12 @@ def _face_path(info: VideoInfo, photo: PhotoPredictor, options: VideoOptions
             ids.append(track.id)
             face_queue.append(crop)
         if len(face_queue) >= options.batch_size:
-            face_scored.append(photo.face.predict_crops(np.stack(face_queue)))
+            face_scored.append(photo.face.logits_crops(np.stack(face_queue)))
             face_queue = []
         if len(landmark_queue) >= options.batch_size:
             score_landmarks()
     if face_queue:
-        face_scored.append(photo.face.predict_crops(np.stack(face_queue)))
+        face_scored.append(photo.face.logits_crops(np.stack(face_queue)))
     if landmark_queue:
         score_landmarks()
     n_landmark_classes = len(photo.landmarks.label_space) if photo.landmarks is not None else 0
@@ -233,7 +238,11 @@ def _face_path(info: VideoInfo, photo: PhotoPredictor, options: VideoOptions
     if landmark_rows:
         landmarks[landmark_rows] = np.concatenate(landmark_scored)
     face = np.concatenate(face_scored) if face_scored else np.zeros((0, len(photo.face.label_space)))
-    samples = FaceSamples(np.asarray(times, np.float64), np.asarray(ids, np.int64), face, landmarks)
+    lm_calibrator = photo.landmarks.calibrator if photo.landmarks is not None else None
+    samples = FaceSamples(np.asarray(times, np.float64), np.asarray(ids, np.int64), photo.face.calibrator.probs(face),
+                          landmarks if lm_calibrator is None else lm_calibrator.probs(landmarks),
+                          photo.face.calibrator.smooth_probs(face),
+                          landmarks if lm_calibrator is None else lm_calibrator.smooth_probs(landmarks))
     return samples, frames, sorted(summaries.values(), key=lambda s: s.id)
 
 
@@ -264,7 +273,7 @@ def _window_mean(rows: np.ndarray) -> np.ndarray:
 def _timeline(windows: list[tuple[float, float]], samples: FaceSamples, voice: VoiceWindows | None,
               predictor: VideoPredictor) -> list[TimelineRow]:
     photo = predictor.photo
-    keys, face, landmarks, face_counts, landmark_counts = [], [], [], [], []
+    keys, face, landmarks, face_counts, landmark_counts, face_input, landmarks_input = [], [], [], [], [], [], []
     for w, (start, end) in enumerate(windows):
         last = w == len(windows) - 1
         inside = (samples.times >= start) & ((samples.times <= end) if last else (samples.times < end))
@@ -274,6 +283,8 @@ def _timeline(windows: list[tuple[float, float]], samples: FaceSamples, voice: V
             keys.append((w, track))
             face.append(_window_mean(samples.face[rows]))
             landmarks.append(_window_mean(samples.landmarks[rows]))
+            face_input.append(_window_mean(samples.face_input[rows]))
+            landmarks_input.append(_window_mean(samples.landmarks_input[rows]))
             face_counts.append(int(rows.sum()))
             landmark_counts.append(int(np.isfinite(samples.landmarks[rows]).all(1).sum())
                                    if photo.landmarks is not None else 0)
@@ -282,7 +293,9 @@ def _timeline(windows: list[tuple[float, float]], samples: FaceSamples, voice: V
     lm_arr = np.asarray(landmarks, np.float64) if photo.landmarks is not None else None
     voice_native = voice.probs[window_of] if voice is not None else None
     voice_fer7 = voice.fer7[window_of] if voice is not None else None
-    face_side, fused = predictor.fusion.fuse(face_arr, lm_arr, voice_native, voice_fer7)
+    face_side, fused = predictor.fusion.fuse(face_arr, lm_arr, voice_native, voice_fer7,
+                                             face_input=np.asarray(face_input, np.float64),
+                                             landmarks_input=np.asarray(landmarks_input, np.float64) if lm_arr is not None else None)
     labels = tuple(predictor.fusion.label_space)
     out = []
     for k, (w, track) in enumerate(keys):

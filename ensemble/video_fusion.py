@@ -31,6 +31,7 @@ import numpy as np
 
 from fer_audio.predict import AudioPredictor
 from fer_core import artifact
+from fer_core.calibration import Calibrator
 from fer_core.errors import UserError
 from fer_core.labels import FER7
 
@@ -54,7 +55,7 @@ def product_of_experts(face_side: str, face_labels: tuple[str, ...], voice: str)
                 voice: LabelMapping(FER7, target, {c: c if c in target else None for c in FER7}, "same names")}
     branches = [{"name": face_side, "modality": "face", "branch": face_side, "label_space": list(target)},
                 {"name": voice, "modality": AUDIO_MODALITY, "branch": voice, "label_space": list(FER7)}]
-    return FittedFusion(LogPoolFusion([1.0, 1.0]), 1.0, branches, target, mappings, fit_split="none",
+    return FittedFusion(LogPoolFusion([1.0, 1.0]), Calibrator(1.0), branches, target, mappings, fit_split="none",
                         eval_split="none", info={"name": DEFAULT_POOL})
 
 
@@ -130,15 +131,18 @@ class WindowFusion:
                 "weights": {self.face_side: 1.0, self.voice.branch: 1.0}}
 
     def fuse(self, face: np.ndarray, landmarks: np.ndarray | None, voice: np.ndarray | None,
-             voice_fer7: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray]:
+             voice_fer7: np.ndarray | None, *, face_input: np.ndarray | None = None,
+             landmarks_input: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray]:
         """(face side or None, fused) probabilities (N, C) over ``label_space``; NaN rows: nothing to fuse.
 
         Inputs are (N, C_b) calibrated probabilities of the loaded branches, NaN rows where absent: the face and
-        landmark branches' window averages, the voice in its own labels and mapped onto FER7.
+        landmark branches' window averages, the voice in its own labels and mapped onto FER7. ``face_input`` and
+        ``landmarks_input`` are what a fitted fusion combines instead (``Calibrator.smooth_probs``; default: the
+        probabilities themselves).
         """
-        by_branch = {self.photo.face.branch: face}
+        by_branch = {self.photo.face.branch: face if face_input is None else face_input}
         if self.photo.landmarks is not None:
-            by_branch[self.photo.landmarks.branch] = landmarks
+            by_branch[self.photo.landmarks.branch] = landmarks if landmarks_input is None else landmarks_input
         if self.voice_fusion is not None:
             by_branch[self.voice.branch] = voice
             by_member = {name: voice_fer7 if self.voice_in_fer7.get(name) else by_branch[key]

@@ -24,7 +24,6 @@ import numpy as np
 from fer_audio.decode import MIN_SECONDS
 from fer_audio.labels import to_fer7_probs
 from fer_audio.predict import AudioPredictor
-from fer_core.calibration import calibrated_probs
 from fer_core.labels import FER7
 
 FLOOR_DBFS = -60.0
@@ -82,6 +81,6 @@ def voice_windows(wave: np.ndarray, windows: list[tuple[float, float]], voice: A
     fer7 = np.full((len(windows), len(FER7)), np.nan)
     if len(todo):
         logits = voice.logits_for_waves([wave[window_slice(windows[i], rate)] for i in todo])
-        probs[todo] = calibrated_probs(logits, voice.temperature)
+        probs[todo] = voice.calibrator.probs(logits)
         fer7[todo] = to_fer7_probs(probs[todo], voice.label_space)
     return VoiceWindows(levels, sound, probs, fer7)

@@ -13,7 +13,7 @@ import torch
 
 from fer_core import artifact, zoo
 from fer_core.artifact import Predictions
-from fer_core.calibration import calibrated_probs
+from fer_core.calibration import Calibrator
 from fer_core.device import pick_device
 from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
@@ -33,13 +33,13 @@ class AudioPredictor:
     """A trained audio run, ready to score clips.
 
     ``predict_file(path)`` returns ``{"probs": [...], "label_space": [...], "label", "confidence",
-    "probs_fer7", "fer7", "present": True, "file"}``; probabilities are temperature-calibrated.
+    "probs_fer7", "fer7", "present": True, "file"}``; probabilities are calibrated (``fer_core.calibration``).
     """
 
     def __init__(self, network: torch.nn.Module, cfg: dict[str, Any], *, name: str, label_space: Sequence[str],
-                 temperature: float, fingerprint: str, source: str, device: torch.device):
+                 calibrator: Calibrator, fingerprint: str, source: str, device: torch.device):
         self.model, self.cfg, self.name = network.to(device).eval(), cfg, name
-        self.label_space, self.temperature = tuple(label_space), float(temperature)
+        self.label_space, self.calibrator = tuple(label_space), calibrator
         self.fingerprint, self.source, self.device = fingerprint, source, device
         self.features = feature_config(cfg)
         self.branch = f"{BRANCH}/{cfg['model']['name']}"
@@ -55,7 +55,7 @@ class AudioPredictor:
         if not metrics_path.is_file():
             raise UserError(f"{run_dir}: run is not evaluated (no metrics.json); run fer audio evaluate {run_dir}")
         metrics = json.loads(metrics_path.read_text())
-        return cls(network, cfg, name=run_dir.name, label_space=saved["label_space"], temperature=metrics["temperature"],
+        return cls(network, cfg, name=run_dir.name, label_space=saved["label_space"], calibrator=Calibrator.of_metrics(metrics),
                    fingerprint=artifact.load_run(run_dir, metrics["calibration_split"]).fingerprint(),
                    source=str(run_dir), device=dev)
 
@@ -66,7 +66,7 @@ class AudioPredictor:
         network = model_from_config(entry.config, len(entry.label_space))
         network.load_state_dict(zoo.read_tensors(path))
         return cls(network, entry.config, name=entry.name, label_space=entry.label_space,
-                   temperature=entry.temperature, fingerprint=entry.fingerprint, source=str(path),
+                   calibrator=entry.calibrator, fingerprint=entry.fingerprint, source=str(path),
                    device=pick_device(device))
 
     @property
@@ -79,13 +79,13 @@ class AudioPredictor:
                               batch_size=self.cfg["eval"]["batch_size"], device=self.device)
 
     def _row(self, logits: np.ndarray, name: str) -> dict[str, Any]:
-        probs = calibrated_probs(logits[None, :], self.temperature)[0]
+        probs = self.calibrator.probs(logits[None, :])[0]
         k = int(probs.argmax())
         return {
             "file": name, "present": True, "label_space": list(self.label_space), "probs": probs.tolist(),
             "logits": logits.tolist(), "label": self.label_space[k], "confidence": float(probs[k]),
             "fer7": list(FER7), "probs_fer7": to_fer7_probs(probs[None, :], self.label_space)[0].tolist(),
-            "temperature": self.temperature,
+            "temperature": self.calibrator.temperature,
         }
 
     def predict_waveform(self, wave: np.ndarray, name: str = "<waveform>") -> dict[str, Any]:
@@ -157,7 +157,8 @@ def predict_cli(args) -> int:
             probs=[r["probs"] if r["present"] else nan for r in rows],
             logits=[r["logits"] if r["present"] else nan for r in rows], label_space=predictor.label_space,
             branch=predictor.branch, modality="audio", dataset="files", split="predict",
-            temperature=predictor.temperature, calibration_split="validation", fit_splits=["train", "validation"],
+            temperature=predictor.calibrator.temperature, calibration=predictor.calibrator.artifact_field(),
+            calibration_split="validation", fit_splits=["train", "validation"],
             command=args.command_line, extra={"model": predictor.name, "source": predictor.source},
         ).save(args.artifact)
         print(f"wrote {args.artifact} ({int(present.sum())} scored, {int((~present).sum())} absent)", file=sys.stderr)

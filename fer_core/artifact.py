@@ -11,7 +11,8 @@ Format ``fer-predictions`` version 1 is a single JSON object:
       "split": "PrivateTest",                 # the split these rows belong to
       "label_space": ["angry", ...],          # column order of logits/probs
       "temperature": 1.21,                    # applied: probs = softmax(logits / temperature)
-      "calibration_split": "PublicTest",      # split the temperature was fit on (null: none)
+      "calibration": {"kind": "isotonic", ...},  # optional: what follows the temperature (fer_core.calibration)
+      "calibration_split": "PublicTest",      # split the calibration was fit on (null: none)
       "fit_splits": ["Training"],             # splits used to fit any parameter of the producer
       "command": "fer face train ...",        # exact command line that produced it
       "extra": {...},                          # free-form producer metadata
@@ -38,6 +39,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from fer_core import atomic
+from fer_core.calibration import Calibrator
 from fer_core.errors import ArtifactError
 
 FORMAT = "fer-predictions"
@@ -62,6 +64,7 @@ class Predictions:
     fit_splits: list[str] = field(default_factory=list)
     command: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None  # what follows the temperature (Calibrator.to_json); None: nothing
 
     def __post_init__(self) -> None:
         self.ids = np.asarray(self.ids, dtype=str)
@@ -82,6 +85,18 @@ class Predictions:
     @property
     def num_classes(self) -> int:
         return len(self.label_space)
+
+    @property
+    def calibrator(self) -> Calibrator:
+        """logits -> these probabilities (``probs == calibrator.probs(logits)`` where logits are saved)."""
+        return Calibrator.from_json(self.temperature, self.calibration, self.num_classes)
+
+    @property
+    def fusion_input(self) -> np.ndarray:
+        """What a fusion combines: ``probs``, or, where isotonic maps follow the temperature, the smooth
+        probabilities before them (``Calibrator.smooth_probs``)."""
+        calibrator = self.calibrator
+        return self.probs if calibrator.isotonic is None else calibrator.smooth_probs(self.logits)
 
     def validate(self, source: str = "predictions") -> "Predictions":
         """Raise ArtifactError (one line, naming ``source``) if the contents are inconsistent."""
@@ -118,6 +133,13 @@ class Predictions:
             )
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ArtifactError(f"{source}: temperature must be a positive number, got {self.temperature}")
+        try:
+            kind = self.calibrator.kind
+        except (KeyError, TypeError, ValueError) as e:
+            raise ArtifactError(f"{source}: malformed calibration ({e})") from None
+        if kind == "isotonic" and self.logits is None:
+            raise ArtifactError(f"{source}: isotonic calibration needs the logits (a fusion combines the probabilities "
+                                "before the maps); save them")
         return self
 
     def check_no_leakage(self, source: str = "predictions") -> None:
@@ -139,7 +161,7 @@ class Predictions:
             present=self.present[index], logits=None if self.logits is None else self.logits[index],
             label_space=self.label_space, branch=self.branch, modality=self.modality, dataset=self.dataset,
             split=self.split, temperature=self.temperature, calibration_split=self.calibration_split,
-            fit_splits=self.fit_splits, command=self.command, extra=dict(self.extra),
+            fit_splits=self.fit_splits, command=self.command, extra=dict(self.extra), calibration=self.calibration,
         )
 
     # -- serialisation -------------------------------------------------------------------------
@@ -172,6 +194,7 @@ class Predictions:
             "split": self.split,
             "label_space": list(self.label_space),
             "temperature": float(self.temperature),
+            **({"calibration": self.calibration} if self.calibration is not None else {}),
             "calibration_split": self.calibration_split,
             "fit_splits": self.fit_splits,
             "command": self.command,
@@ -234,6 +257,7 @@ def from_json(obj: Any, source: str = "predictions") -> Predictions:
             fit_splits=obj.get("fit_splits", []),
             command=obj.get("command", ""),
             extra=obj.get("extra", {}),
+            calibration=obj.get("calibration"),
         )
     except KeyError as e:
         raise ArtifactError(f"{source}: missing field {e.args[0]!r}") from None

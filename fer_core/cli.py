@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "audio": "fer_audio.cli",
     "ensemble": "ensemble.cli",
     "results": "ensemble.results_cli",
+    "recalibrate": "fer_core.recalibrate_cli",
     "dashboard": "dashboard.cli",
 }
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from fer_core import atomic
 from fer_core.artifact import Predictions, artifact_path, load
+from fer_core.calibration import CALIBRATION_CHOICES, choose_calibrator
 from fer_core.errors import ArtifactError
-from fer_core.calibration import calibrated_probs, fit_temperature
 from fer_core.plots import plot_history, plot_reliability
 from fer_core.report import build_metrics, format_summary
 
@@ -68,32 +68,48 @@ def saved_predictions(path: Path, split: SplitLogits, branch: str) -> Prediction
     return old if np.allclose(old.logits[present], new[present], rtol=0, atol=SAME_LOGITS_ATOL) else None
 
 
+def fit_calibration(split: SplitLogits, choice: str) -> tuple[float, dict[str, Any] | None]:
+    """(temperature, artifact ``calibration`` field) of the ``choice`` calibrator fit on ``split``'s labelled,
+    present rows; the field is None for the plain temperature, else says the kind, its parameters and the choice."""
+    if choice not in CALIBRATION_CHOICES:
+        raise ValueError(f"calibration {choice!r}: one of {', '.join(CALIBRATION_CHOICES)}")
+    logits = np.asarray(split.logits, np.float64)
+    keep = np.isfinite(logits).all(1) & (np.asarray(split.labels) >= 0)
+    calibrator, _, info = choose_calibrator(logits[keep], np.asarray(split.labels)[keep], choice)
+    if choice == "temperature":
+        return calibrator.temperature, None
+    return calibrator.temperature, {**calibrator.to_json(), **info}
+
+
 def calibrate(run_dir: str | Path, splits: Mapping[str, SplitLogits], *, calibration_split: str,
               write: Iterable[str], extra: Callable[[str], dict[str, Any]] = lambda split: {},
-              **producer: Any) -> dict[str, Predictions]:
-    """Fit the temperature on ``calibration_split`` and save the calibrated artifact of every split in ``write``.
+              calibration: str = "temperature", **producer: Any) -> dict[str, Predictions]:
+    """Fit the ``calibration`` calibrator (``fer_core.calibration.CALIBRATION_CHOICES``) on ``calibration_split``
+    and save the calibrated artifact of every split in ``write``.
 
     ``producer`` holds the artifact fields that name the branch (``label_space``, ``branch``, ``modality``,
     ``dataset``, ``fit_splits``, ``command``); ``extra(split)`` its per-split metadata. Re-evaluating an unchanged
-    run keeps its saved temperature, logits and probabilities, so its artifacts (and the fingerprints a fusion
-    recorded) stay the same on another machine or thread count.
+    run with the same choice keeps its saved calibration, logits and probabilities, so its artifacts (and the
+    fingerprints a fusion recorded) stay the same on another machine or thread count.
     """
     saved = {split: saved_predictions(artifact_path(run_dir, split), splits[split], producer.get("branch", ""))
              for split in {*write, calibration_split}}
-    if saved[calibration_split] is not None:
-        temperature = saved[calibration_split].temperature
+    old_cal = saved[calibration_split]
+    if old_cal is not None and (old_cal.calibration or {}).get("choice", "temperature") == calibration:
+        temperature, fitted = old_cal.temperature, old_cal.calibration
     else:
-        temperature = fit_temperature(splits[calibration_split].logits, splits[calibration_split].labels)
+        temperature, fitted = fit_calibration(splits[calibration_split], calibration)
     arts = {}
     for split in write:
         s, old = splits[split], saved[split]
-        if old is not None and old.temperature == temperature:
-            logits, probs = old.logits, old.probs
+        art = Predictions(ids=s.ids, labels=s.labels, logits=s.logits, probs=np.zeros(np.shape(s.logits)),
+                          present=s.present, split=split, temperature=temperature, calibration_split=calibration_split,
+                          extra=extra(split), calibration=fitted, **producer)
+        if old is not None and old.temperature == temperature and old.calibration == fitted:
+            art.logits, art.probs = old.logits, old.probs
         else:
-            logits, probs = s.logits, calibrated_probs(s.logits, temperature)
-        arts[split] = Predictions(ids=s.ids, labels=s.labels, logits=logits, probs=probs, present=s.present,
-                                  split=split, temperature=temperature, calibration_split=calibration_split,
-                                  extra=extra(split), **producer)
+            art.probs = art.calibrator.probs(s.logits)
+        arts[split] = art
         arts[split].save(artifact_path(run_dir, split))
     return arts
 

@@ -1,7 +1,8 @@
 """``metrics.json``: the report every run directory carries (face, landmarks, audio, fusion).
 
 Top-level keys read by the dashboard and every comparison: ``split``, ``n``, ``accuracy``,
-``macro_f1``, ``nll``, ``ece`` (calibrated), ``ece_uncalibrated``, ``temperature``, ``command``.
+``macro_f1``, ``nll``, ``ece`` (calibrated), ``ece_uncalibrated``, ``temperature`` and ``calibration`` (what
+follows it: ``fer_core.calibration.Calibrator.from_json``), ``command``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def build_metrics(test: Predictions, extra: dict[str, Any] | None = None) -> dic
         "ece": calibrated["ece"],
         "ece_uncalibrated": None,
         "temperature": float(test.temperature),
+        "calibration": test.calibration or {"kind": "temperature"},
         "command": test.command,
         "brier": calibrated["brier"],
         "branch": test.branch,

@@ -6,7 +6,7 @@ with the sha256 of a file the user keeps locally and passes with ``weights=``/``
 safetensors (no pickle); every load checks the file's sha256 against the manifest and refuses a mismatch.
 
 Each model records how it was made (recipe, command, results folder), how good it is (PrivateTest accuracy,
-ECE and its perfect-calibration band) and its calibration (temperature fit on PublicTest). ``fingerprint`` is
+ECE and its perfect-calibration band) and its calibration (fit on PublicTest: a temperature, and what follows it). ``fingerprint`` is
 the content fingerprint of its PublicTest predictions (``Predictions.fingerprint``): a fusion names its members
 by fingerprint, so it is applied only to the exact runs it was fit on.
 
@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from fer_core import atomic
+from fer_core.artifact import load_run
+from fer_core.calibration import Calibrator
 from fer_core.errors import UserError
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
@@ -50,10 +52,15 @@ class ZooModel:
     dtype: str = "float32"
     default: bool = False  # the branch's model when none is named
     description: str = ""
+    calibration: dict[str, Any] | None = None  # what follows the temperature (Calibrator.to_json); None: nothing
 
     @property
     def shipped(self) -> bool:
         return self.file is not None
+
+    @property
+    def calibrator(self) -> Calibrator:
+        return Calibrator.from_json(self.temperature, self.calibration, len(self.label_space))
 
 
 @dataclass(frozen=True)
@@ -190,6 +197,17 @@ def write_tensors(tensors: Mapping[str, Any], path: str | Path, *, half: bool = 
     with atomic.atomic_path(path, suffix=Path(path).suffix) as tmp:
         save_file(out, str(tmp))
         os.chmod(tmp, 0o644)  # save_file recreates the file with its own mode
+
+
+EVALUATION_FIELDS = ("temperature", "calibration", "fingerprint", "metrics")
+
+
+def evaluation_fields(run_dir: str | Path, metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """What a manifest entry records of a run's evaluation (``EVALUATION_FIELDS``): its calibration, the
+    fingerprint of its calibration-split predictions and its headline metrics."""
+    return {"temperature": metrics["temperature"], "calibration": Calibrator.of_metrics(metrics).artifact_field(),
+            "fingerprint": load_run(run_dir, metrics["calibration_split"]).fingerprint(),
+            "metrics": metrics_summary(metrics)}
 
 
 def metrics_summary(metrics: Mapping[str, Any]) -> dict[str, Any]:

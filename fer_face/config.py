@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_core import recipe
+from fer_core.calibration import CALIBRATION_CHOICES
 from fer_core.errors import UserError
 from fer_core.recipe import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, PROBABILITY, Range
 
@@ -24,7 +25,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "teacher": str, "distill_weight": float, "distill_temperature": float,
     },
     "augment": {"translate_px": float, "hflip": bool, "rotate_deg": float, "scale": float, "erase_prob": float},
-    "eval": {"tta_flip": bool, "tta_shift_px": int, "batch_size": int},
+    "eval": {"tta_flip": bool, "tta_shift_px": int, "batch_size": int, "calibration": str},
 }
 # The fields a recipe may leave out, with the value they take (runs saved without a field used the same value).
 # Every other field of SCHEMA is required in a recipe file.
@@ -33,13 +34,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "train": {"amp": "auto", "channels_last": True, "init_from": "", "ema_decay": 0.0, "ema_warmup_power": 0.0,
               "validate_tta": True, "teacher": "", "distill_weight": 0.5, "distill_temperature": 2.0},
     "augment": {"translate_px": 0.0, "hflip": False, "rotate_deg": 0.0, "scale": 0.0, "erase_prob": 0.0},
-    "eval": {"tta_flip": False, "tta_shift_px": 0},
+    "eval": {"tta_flip": False, "tta_shift_px": 0, "calibration": "temperature"},
 }
 CHOICES = {
     ("train", "optimizer"): ("adam", "adamw", "sgd"),
     ("train", "scheduler"): ("none", "onecycle", "cosine"),
     ("train", "amp"): ("auto", "on", "off"),
     ("model", "stem_stride"): (1, 2),
+    ("eval", "calibration"): CALIBRATION_CHOICES,
 }
 RANGES = {
     ("model", "input_size"): Range(32),  # the smallest every registered backbone takes (convnext_atto)

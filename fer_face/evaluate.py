@@ -70,6 +70,7 @@ def evaluate_run(run_dir: str | Path, ds, *, command: str, device: str = "auto",
     extra = {"backbone": backbone, "recipe": cfg.get("recipe"), "checkpoint_epoch": saved["checkpoint_meta"]["epoch"],
              **views}
     arts = calibrate(run_dir, splits, calibration_split=CAL_SPLIT, write=scored,
+                     calibration=cfg["eval"]["calibration"],
                      extra=lambda split: extra, label_space=ds.label_space, branch=f"face/{backbone}",
                      modality="face", dataset=ds.name, fit_splits=[FER2013.train, CAL_SPLIT], command=saved["command"])
     history = read_history(run_dir)

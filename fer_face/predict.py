@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from fer_core import artifact, recipe, zoo
-from fer_core.calibration import calibrated_probs
+from fer_core.calibration import Calibrator
 from fer_core.device import pick_device
 from fer_core.errors import DataError, UserError
 from fer_core.recipe import AT_LEAST_ONE
@@ -80,10 +80,10 @@ def face_crops(image: Image.Image | np.ndarray, *, all_faces: bool = False, dete
 class FaceModel:
     """A calibrated face-appearance network: a published model or a run directory."""
 
-    def __init__(self, network: torch.nn.Module, *, name: str, label_space: tuple[str, ...], temperature: float,
+    def __init__(self, network: torch.nn.Module, *, name: str, label_space: tuple[str, ...], calibrator: Calibrator,
                  views: dict[str, Any], fingerprint: str, source: str, device: torch.device):
         self.network = fastest_for_cpu(network) if device.type == "cpu" else network
-        self.name, self.label_space, self.temperature = name, tuple(label_space), float(temperature)
+        self.name, self.label_space, self.calibrator = name, tuple(label_space), calibrator
         self.views, self.fingerprint, self.source, self.device = views, fingerprint, source, device
         self.branch = f"{BRANCH}/{name}"
 
@@ -102,7 +102,7 @@ class FaceModel:
         network = model_from_config({**cfg["model"], "pretrained": False}, saved["num_classes"])
         network.load_state_dict(ckpt["model"])
         return cls(network.to(dev).eval(), name=cfg["model"]["backbone"], label_space=tuple(metrics["label_space"]),
-                   temperature=metrics["temperature"], views=tta_settings(cfg["eval"]),
+                   calibrator=Calibrator.of_metrics(metrics), views=tta_settings(cfg["eval"]),
                    fingerprint=artifact.load_run(run_dir, metrics["calibration_split"]).fingerprint(),
                    source=str(run_dir), device=dev)
 
@@ -115,13 +115,16 @@ class FaceModel:
         network = model_from_config({**entry.config["model"], "pretrained": False}, len(entry.label_space))
         network.load_state_dict(zoo.read_tensors(path))
         return cls(network.to(dev).eval(), name=entry.name, label_space=entry.label_space,
-                   temperature=entry.temperature, views=tta_settings(with_defaults(entry.config)["eval"]),
+                   calibrator=entry.calibrator, views=tta_settings(with_defaults(entry.config)["eval"]),
                    fingerprint=entry.fingerprint, source=str(path), device=dev)
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (N, C) for (N, 48, 48) uint8 face crops."""
-        logits = predict_logits(self.network, np.asarray(crops, np.uint8), device=self.device, **self.views)
-        return calibrated_probs(logits, self.temperature)
+        return self.calibrator.probs(self.logits_crops(crops))
+
+    def logits_crops(self, crops: np.ndarray) -> np.ndarray:
+        """Uncalibrated logits (N, C), test-time views averaged, for (N, 48, 48) uint8 face crops."""
+        return predict_logits(self.network, np.asarray(crops, np.uint8), device=self.device, **self.views)
 
     def predict(self, image: str | Path | Image.Image | np.ndarray, *, all_faces: bool = False,
                 detector: str = DEFAULT_DETECTOR, min_face: int | None = None
@@ -178,7 +181,8 @@ def predict_cli(args: argparse.Namespace) -> int:
         for i, face in enumerate(found if args.all_faces else found[:1]):
             rows.append({"file": str(path), "face": i, **face.as_dict()})
     if args.json:
-        print(json.dumps({"model": model.name, "source": model.source, "temperature": model.temperature,
+        print(json.dumps({"model": model.name, "source": model.source, "temperature": model.calibrator.temperature,
+                          "calibration": model.calibrator.kind,
                           "results": rows}, indent=2))
     else:
         names = model.label_space

@@ -100,3 +100,41 @@ def test_reevaluating_an_unchanged_run_keeps_its_artifacts_and_fingerprints(tmp_
     retrained = evaluate(0.05)
     assert retrained["PublicTest"].fingerprint() != first["PublicTest"].fingerprint()
     assert retrained["PublicTest"].temperature != first["PublicTest"].temperature
+
+
+def test_temperature_and_bias_recover_a_known_class_bias():
+    from fer_core.calibration import fit_calibrator
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 2, (20000, 7))
+    true_bias = np.array([0.8, -1.0, 0.0, 0.3, -0.4, 0.6, -0.3])
+    p = softmax(logits / 1.5 + true_bias, axis=1)
+    labels = (p.cumsum(1) > rng.random((len(p), 1))).argmax(1)
+    cal = fit_calibrator("temperature+bias", logits, labels)
+    assert cal.kind == "temperature+bias" and cal.temperature == pytest.approx(1.5, rel=0.05)
+    np.testing.assert_allclose(np.subtract(cal.bias, np.mean(cal.bias)), true_bias - true_bias.mean(), atol=0.08)
+    np.testing.assert_allclose(cal.probs(logits).sum(1), 1.0)
+
+
+def test_auto_calibration_picks_isotonic_where_no_temperature_fits_and_round_trips():
+    """Too sure at middling confidence, unsure at high confidence: no temperature (nor bias) fixes that shape;
+    per-class isotonic maps do, and auto finds it on cross-fitted folds of the fit split alone."""
+    from fer_core.calibration import Calibrator, choose_calibrator
+
+    rng = np.random.default_rng(4)
+    logits = rng.normal(0, 1.5, (6000, 7))
+    p = softmax(logits, axis=1)
+    top = p.max(1, keepdims=True)
+    bent = np.where(p == top, np.sqrt(top), p * (1 - np.sqrt(top)) / (1 - top))
+    labels = (bent.cumsum(1) > rng.random((len(p), 1))).argmax(1)
+    cal, held, info = choose_calibrator(logits, labels, "auto")
+    assert cal.kind == "isotonic" and info["choice"] == "auto"
+    compared = info["compared"]
+    assert compared["isotonic"] < min(compared["temperature"], compared["temperature+bias"])
+    assert held.shape == logits.shape and not np.allclose(held, cal.probs(logits))  # held out, not in-sample
+    again = Calibrator.from_json(cal.temperature, cal.to_json(), 7)
+    np.testing.assert_array_equal(again.probs(logits), cal.probs(logits))
+    assert Calibrator.from_json(2.0, None).kind == "temperature"
+    for bad in ({"kind": "platt"}, {"kind": "temperature+bias", "bias": [0.0] * 6}):
+        with pytest.raises(ValueError):
+            Calibrator.from_json(1.0, bad, 7)

@@ -1,7 +1,7 @@
 """The committed runs in results/ re-evaluate to the numbers their metrics.json publish.
 
 A trained branch run (one with a history.json) is re-calibrated from its committed logits by the shared
-evaluator (``fer_core.evaluate.calibrate``); every run's metrics are rebuilt from its artifacts. Artifacts store
+evaluator (``fer_core.evaluate.calibrate``, with the calibration choice the run records); every run's metrics are rebuilt from its artifacts. Artifacts store
 logits and probabilities to 7 decimals, hence the small tolerance on the continuous numbers (a little larger on
 the NLL, where a rounded small probability moves its logarithm most).
 """
@@ -39,7 +39,8 @@ def test_committed_run_re_evaluates_to_its_published_metrics(run, tmp_path):
         splits = {a.split: SplitLogits(a.ids, a.labels, a.logits, a.present) for a in (cal, test)}
         arts = calibrate(tmp_path, splits, calibration_split=cal.split, write=(cal.split, test.split),
                          label_space=test.label_space, branch=test.branch, modality=test.modality,
-                         dataset=test.dataset, fit_splits=test.fit_splits, command=test.command)
+                         dataset=test.dataset, fit_splits=test.fit_splits, command=test.command,
+                         calibration=(cal.calibration or {}).get("choice", "temperature"))
         for a in (cal, test):
             np.testing.assert_allclose(arts[a.split].probs[a.present], a.probs[a.present], atol=2e-6)
         cal, test = arts[cal.split], arts[test.split]

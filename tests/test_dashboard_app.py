@@ -339,9 +339,11 @@ def test_try_it_applies_a_fusion_only_to_the_exact_runs_it_was_fit_on(results_tr
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value
     from ensemble.fusion import FittedFusion
+    from ensemble.photo import PhotoPredictor
 
-    fused = FittedFusion.load(same).fuse({"face/mobilenetv2_100": table.loc[[published.face.branch]].to_numpy(),
-                                          "landmarks": table.loc[[published.landmarks.branch]].to_numpy()})[0]
+    # the fusion combines each member's fusion input (before any isotonic maps), as the photo path does
+    expected = PhotoPredictor(published.face, published.landmarks, FittedFusion.load(same), str(same))
+    fused = [expected.predict(astronaut())[0].fused[c] for c in table.columns]
     assert table.loc["fused"].to_numpy() == pytest.approx(fused, abs=1e-5)
     assert any(c.value == f"fused by run {same}" for c in at.caption)
 

@@ -451,4 +451,6 @@ def test_calibration_table_names_each_runs_calibration():
     results = loader.load_results(Path(__file__).resolve().parents[1] / "results")
     frame = tables.calibration_frame(results.finished)
     assert frame.loc["fer2013/fusion-vgg48_slim-landmarks", "calibration"] == "isotonic"
-    assert frame.loc["fer2013/vgg48_slim", "calibration"] == "temperature"
+    assert frame.loc["fer2013/vgg48_slim", "calibration"] == "isotonic"
+    assert frame.loc["fer2013/landmarks_hog", "calibration"] == "temperature+bias"
+    assert frame.loc["fer2013/vgg48_slim_seed0", "calibration"] == "temperature"

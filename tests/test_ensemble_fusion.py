@@ -319,7 +319,7 @@ def test_isotonic_calibration_is_chosen_on_cross_fitted_scores_and_round_trips(t
     assert compared["isotonic"] < compared["temperature"]
     assert auto["ece"] < plain["ece"]
     fitted = FittedFusion.load(tmp_path / "auto")
-    assert fitted.isotonic is not None and json.loads((tmp_path / "auto" / "fusion.json").read_text())[
+    assert fitted.calibrator.kind == "isotonic" and json.loads((tmp_path / "auto" / "fusion.json").read_text())[
         "calibration"]["kind"] == "isotonic"
     fused = load_run(tmp_path / "auto", "PrivateTest")
     np.testing.assert_allclose(fitted.fuse({"face/a": load_run(root / "a", "PrivateTest").probs}), fused.probs, atol=2e-7)
@@ -328,4 +328,4 @@ def test_isotonic_calibration_is_chosen_on_cross_fitted_scores_and_round_trips(t
     assert np.abs(public.probs - in_sample).max() > 1e-3
     legacy = json.loads((tmp_path / "plain" / "fusion.json").read_text())
     del legacy["calibration"]  # files written before isotonic maps existed read as temperature only
-    assert FittedFusion.from_json(legacy).isotonic is None
+    assert FittedFusion.from_json(legacy).calibrator.kind == "temperature"

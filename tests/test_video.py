@@ -31,6 +31,7 @@ from fer_audio.decode import to_mono_at
 from fer_audio.predict import AudioPredictor
 from fer_core import atomic, zoo
 from fer_core.artifact import Predictions, artifact_path, load_run
+from fer_core.calibration import Calibrator
 from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
 from fer_face.faces import crop_face, detect_faces, to_gray
@@ -376,7 +377,7 @@ def voice_fusion_dir(root, runs, voice_fingerprint):
                  "label_space": list(FER7), "fingerprint": _fingerprint(runs["landmarks"])},
                 {"name": "audio/cnn-small", "run_dir": "elsewhere", "modality": "audio", "branch": "audio/cnn-small",
                  "label_space": list(FER7), "fingerprint": voice_fingerprint}]
-    fusion = FittedFusion(LogPoolFusion([0.8, 0.4, 1.1]), 1.2, branches, FER7,
+    fusion = FittedFusion(LogPoolFusion([0.8, 0.4, 1.1]), Calibrator(1.2), branches, FER7,
                           {b["name"]: LabelMapping(FER7, FER7, same, "identity") for b in branches},
                           fit_split="validation", eval_split="test")
     out = root / "voice-fusion"

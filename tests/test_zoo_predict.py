@@ -186,3 +186,39 @@ def test_min_face_skips_smaller_faces_and_is_checked(zoo, tmp_path):
     assert r.returncode == 2 and "--min-face 0" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     alone = json.loads(ok(fer("face", "predict", str(photo), "--json", "--min-face", "120", zoo_dir=zoo["zoo"])).stdout)
     assert alone["results"][0]["box"] is not None
+
+
+def test_refresh_records_a_recalibrated_run_and_keeps_the_weights(zoo, tmp_path, monkeypatch):
+    from ensemble.photo import PhotoPredictor
+    from fer_core import zoo as fer_zoo
+    from fer_core.artifact import load_run
+    from fer_face.data import load_fer2013
+    from fer_face.predict import load_model
+
+    z, run = tmp_path / "zoo", tmp_path / "face"
+    shutil.copytree(zoo["zoo"], z)
+    shutil.copytree(zoo["face"], run)
+    manifest = json.loads((z / "manifest.json").read_text())
+    for entry in manifest["models"]:
+        if entry["name"] == "tiny_face":
+            entry["run"] = str(run)
+    (z / "manifest.json").write_text(json.dumps(manifest))
+    before = fer_zoo.load_manifest(z).model("tiny_face")
+    ok(fer("recalibrate", str(run), "--calibration", "temperature+bias"))
+    r = ok(fer("models", "refresh", "tiny_face", "--zoo", str(z)))
+    assert "temperature+bias calibration" in r.stderr
+    after = fer_zoo.load_manifest(z).model("tiny_face")
+    assert (after.file, after.sha256, after.command) == (before.file, before.sha256, before.command)
+    assert after.calibrator.kind == "temperature+bias" and after.fingerprint == load_run(run, "PublicTest").fingerprint()
+    assert after.metrics["ece"] == json.loads((run / "metrics.json").read_text())["ece"]
+    monkeypatch.setenv("FER_ZOO_DIR", str(z))
+    x, _ = load_fer2013("synthetic").split_arrays("PrivateTest")
+    np.testing.assert_allclose(load_model("tiny_face", device="cpu").predict_crops(x[:8]),
+                               load_run(run, "PrivateTest").probs[:8], atol=1e-5)
+    assert PhotoPredictor.load().fusion is None  # fit on the old calibration: no longer the exact member
+    config = json.loads((run / "config.json").read_text())
+    config["config"]["eval"]["tta_flip"] = not config["config"]["eval"]["tta_flip"]
+    (run / "config.json").write_text(json.dumps(config))
+    r = fer("models", "refresh", "tiny_face", "--zoo", str(z))
+    assert r.returncode == 2 and "another network or other test-time views" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_core import recipe
+from fer_core.calibration import CALIBRATION_CHOICES
 from fer_core.errors import UserError
 from fer_core.recipe import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE
 
@@ -42,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "eval": {
         "tta_mirror": True,  # average the logits of the face and of its mirror image
+        "calibration": "temperature",  # fit on PublicTest; fer_core.calibration.CALIBRATION_CHOICES
     },
 }
 
@@ -52,8 +54,9 @@ SCHEMA: recipe.Schema = {
             "lr": float, "weight_decay": float, "label_smoothing": float, "mirror_augment": bool, "noise_std": float,
             "seed": int, "members": int},
     "logreg": {"C": list[float], "max_iter": int, "mirror_augment": bool},
-    "eval": {"tta_mirror": bool},
+    "eval": {"tta_mirror": bool, "calibration": str},
 }
+CHOICES = {("eval", "calibration"): CALIBRATION_CHOICES}
 RANGES = {
     ("mlp", "hidden"): AT_LEAST_ONE,
     ("mlp", "dropout"): FRACTION,
@@ -85,7 +88,7 @@ def load_recipe(name_or_path: str | None) -> dict[str, Any]:
     if name_or_path is None:
         return cfg
     path = recipe.find_recipe(name_or_path, RECIPE_DIR)
-    loaded = recipe.load_recipe_file(path, SCHEMA, {}, ranges=RANGES)
+    loaded = recipe.load_recipe_file(path, SCHEMA, CHOICES, ranges=RANGES)
     loaded.pop("recipe")
     for section, fields in loaded.items():
         cfg[section].update(fields)
@@ -109,4 +112,4 @@ def apply_overrides(cfg: dict[str, Any], sets: list[str], flags: Iterable[recipe
         if not sep or not dot:
             raise UserError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. mlp.epochs=40")
         overrides.append(recipe.Override(section, field, _parse_value(value.strip()), f"--set {item}"))
-    return recipe.apply_overrides(cfg, [*overrides, *flags], SCHEMA, {}, ranges=RANGES)
+    return recipe.apply_overrides(cfg, [*overrides, *flags], SCHEMA, CHOICES, ranges=RANGES)

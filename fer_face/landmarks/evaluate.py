@@ -62,6 +62,7 @@ def evaluate_run(run_dir: str | Path, ds, lms: LandmarkSet, *, command: str, lan
         run_dir, splits, calibration_split=CAL_SPLIT, label_space=ds.label_space,
         branch=branch, modality="landmarks", dataset=ds.name, fit_splits=[TRAIN_SPLIT, CAL_SPLIT],
         write=(CAL_SPLIT, TEST_SPLIT) + ((TRAIN_SPLIT,) if train_predictions else ()),
+        calibration=saved["config"]["eval"].get("calibration", "temperature"),
         command=saved["command"],
         extra=lambda split: {"model": kind, "feature_groups": list(model.feature_groups), "tta_mirror": model.tta_mirror,
                              "selection": selection, "n_missing": int((~splits[split].present).sum())})

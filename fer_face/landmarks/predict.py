@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from fer_core import artifact, zoo
-from fer_core.calibration import calibrated_probs
+from fer_core.calibration import Calibrator
 from fer_core.errors import UserError
 from fer_face.faces import DEFAULT_DETECTOR, load_image, to_gray
 from fer_face.landmarks.extract import Landmarks, landmarks_in_crop, landmarks_in_photo
@@ -48,8 +48,8 @@ def find_landmarks(image: Image.Image | np.ndarray, mode: str = "auto",
 class LandmarkPredictor:
     """A calibrated landmark classifier (a published model or a run directory) ready for single images."""
 
-    def __init__(self, model: LandmarkModel, *, name: str, temperature: float, fingerprint: str, source: str):
-        self.model, self.name, self.temperature = model, name, float(temperature)
+    def __init__(self, model: LandmarkModel, *, name: str, calibrator: Calibrator, fingerprint: str, source: str):
+        self.model, self.name, self.calibrator = model, name, calibrator
         self.fingerprint, self.source = fingerprint, source
         self.label_space = tuple(model.label_space)
         self.branch = f"{BRANCH}/{name}"
@@ -62,7 +62,7 @@ class LandmarkPredictor:
         if not metrics_path.is_file():
             raise UserError(f"{run_dir}: run has no metrics.json (not evaluated); run 'fer landmarks evaluate'")
         metrics = json.loads(metrics_path.read_text())
-        return cls(model, name=run_dir.name, temperature=metrics["temperature"],
+        return cls(model, name=run_dir.name, calibrator=Calibrator.of_metrics(metrics),
                    fingerprint=artifact.load_run(run_dir, metrics["calibration_split"]).fingerprint(), source=str(run_dir))
 
     @classmethod
@@ -70,23 +70,28 @@ class LandmarkPredictor:
                  manifest: zoo.Manifest | None = None) -> "LandmarkPredictor":
         path = zoo.model_file(manifest or zoo.load_manifest(), entry, weights)
         model = LandmarkModel.from_parts(entry.config, zoo.read_tensors(path), str(path))
-        return cls(model, name=entry.name, temperature=entry.temperature, fingerprint=entry.fingerprint, source=str(path))
+        return cls(model, name=entry.name, calibrator=entry.calibrator, fingerprint=entry.fingerprint, source=str(path))
 
     def predict_points(self, points: np.ndarray, gray: np.ndarray | None = None) -> np.ndarray:
         """Calibrated probabilities (C,) for one landmark set (68, 2) in pixel coordinates of the grey
         image ``gray`` (needed by a model with the ``aligned_hog`` feature group)."""
-        z = self.model.logits(np.asarray(points, np.float64)[None], None if gray is None else [gray])
-        return calibrated_probs(z, self.temperature)[0]
+        return self.calibrator.probs(self.logits_points(points, gray))[0]
+
+    def logits_points(self, points: np.ndarray, gray: np.ndarray | None = None) -> np.ndarray:
+        """Uncalibrated logits (1, C) of one landmark set (see ``predict_points``)."""
+        return self.model.logits(np.asarray(points, np.float64)[None], None if gray is None else [gray])
 
     def predict_image(self, image: Image.Image | np.ndarray, mode: str = "auto") -> dict[str, Any]:
         gray = to_gray(image)
         lm, used = find_landmarks(gray, mode)
-        probs = None
+        probs = fusion_input = None
         if lm.present:
-            p = self.predict_points(lm.points, gray)
-            probs = p if np.isfinite(p).all() else None
+            z = self.logits_points(lm.points, gray)
+            if np.isfinite(z).all():
+                probs, fusion_input = self.calibrator.probs(z)[0], self.calibrator.smooth_probs(z)[0]
         return {
             "probs": probs,
+            "fusion_input": fusion_input,  # what a fusion combines (Calibrator.smooth_probs)
             "points": lm.points if probs is not None else None,
             "present": probs is not None,
             "box": lm.box,

@@ -14,7 +14,6 @@ average, since a busy machine measures slower.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics

@@ -429,7 +429,7 @@ def test_fer_predict_on_a_video_writes_the_timeline_and_plot(runs, clip, tmp_pat
 
 def test_detection_frames_search_near_the_tracked_face_and_rescan_the_whole_frame(monkeypatch):
     import ensemble.video_track as video_track
-    from fer_face.faces import detect_faces_near, iou
+    from fer_face.faces import detect_faces_near
 
     frames = [to_gray(f) for f in picture_frames(24)]
     calls = []

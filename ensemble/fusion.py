@@ -3,8 +3,9 @@
 Protocol: the strategy's parameters are fit on the fit split's labelled rows; the fused scores of
 the fit split itself are *cross-fitted* (each fold scored by a model fit on the other folds), so the
 fit-split artifact a fusion writes is honest held-out data for whatever is calibrated on it next
-(an outer fusion, conformal prediction sets). One temperature is fit on those cross-fitted scores
-with ``fer_core.calibration``. The eval split is only ever scored, never fit.
+(an outer fusion, conformal prediction sets). The calibrator (``fer_core.calibration``: a temperature, maybe with
+a class bias or isotonic maps) is fit on those cross-fitted scores. The eval split is only ever scored, never fit.
+Members enter as their ``Predictions.fusion_input``.
 
 ``fusion.json`` holds everything needed to apply a fitted fusion to new samples (no pickles)::
 
@@ -173,7 +174,7 @@ def fit_rows(split: AlignedSplit) -> np.ndarray:
 
 def fit_fusion(inputs: FusionInputs, method: str, *, seed: int = 0, cross_fit_folds: int = CROSS_FIT_FOLDS,
                calibration: str = "temperature") -> FitResult:
-    """Fit ``method`` on ``inputs.fit``, calibrate on cross-fitted fit-split scores (``choose_calibration``), score
+    """Fit ``method`` on ``inputs.fit``, calibrate on cross-fitted fit-split scores (``choose_calibrator``), score
     ``inputs.eval``."""
     fit = inputs.fit
     rows = fit_rows(fit)

@@ -299,10 +299,11 @@ def read_manifest(path: Path) -> list[ManifestRow]:
 
 def score_files(paths: Sequence[Path], score: Callable[[Path], tuple[np.ndarray | None, Sequence[str], str | None]],
                 what: str, progress: bool) -> tuple[list[np.ndarray | None], tuple[str, ...], list[str]]:
-    """Run ``score`` over files; a file it cannot score is None (absent) with a warning, never dropped."""
+    """Run ``score`` (a file -> its logits) over files; a file it cannot score is None (absent) with a warning, never
+    dropped."""
     from tqdm.auto import tqdm
 
-    probs, space, problems = [], (), []
+    scores, space, problems = [], (), []
     for p in tqdm(paths, desc=what, unit="file", disable=not progress, mininterval=0.5, file=sys.stderr):
         try:
             pr, sp, reason = score(p)
@@ -312,8 +313,8 @@ def score_files(paths: Sequence[Path], score: Callable[[Path], tuple[np.ndarray 
             problems.append(f"{p}: {reason}")
         else:
             space = tuple(sp)
-        probs.append(pr)
-    return probs, space, problems
+        scores.append(pr)
+    return scores, space, problems
 
 
 def build_manifest_pairs(out: Path, manifest: Path, *, audio_run: Path, face_run: Path, landmark_run: Path | None,
@@ -323,7 +324,7 @@ def build_manifest_pairs(out: Path, manifest: Path, *, audio_run: Path, face_run
     rows = read_manifest(manifest)
     # the predictors load torch, timm and dlib: only the command that scores files pays for them
     from fer_face.faces import load_image
-    from fer_face.predict import FaceModel
+    from fer_face.predict import FaceModel, face_crops
     from fer_audio.predict import AudioPredictor
 
     dataset = f"paired:{manifest.stem}"
@@ -331,18 +332,21 @@ def build_manifest_pairs(out: Path, manifest: Path, *, audio_run: Path, face_run
 
     def score_audio(p: Path):
         r = audio_pred.predict_file(p, strict=False)
-        return (np.asarray(r["probs"]) if r["present"] else None), audio_pred.label_space, r.get("error")
+        return (np.asarray(r["logits"]) if r["present"] else None), audio_pred.label_space, r.get("error")
 
     face_pred = FaceModel.from_run(face_run, device=device)
 
     def score_face(p: Path):
-        r = face_pred.predict(load_image(p))
-        if r is None:
+        found = face_crops(load_image(p))  # the most confident face, as FaceModel.predict takes it
+        if not found:
             return None, face_pred.label_space, "no face found"
-        return np.asarray(list(r.probs.values()), np.float64), face_pred.label_space, None
+        return face_pred.logits_crops(found[0][0][None])[0], face_pred.label_space, None
 
-    scorers: dict[str, tuple[Callable, str, str]] = {"audio": (score_audio, "audio", audio_pred.branch),
-                                                     "face": (score_face, "face", face_pred.branch)}
+    # name -> (file -> logits, which file of the row, branch, calibrator): artifacts keep logits and calibration,
+    # so a fusion fit on them combines the same inputs (Predictions.fusion_input) as the photo and video paths
+    scorers: dict[str, tuple[Callable, str, str, Any]] = {
+        "audio": (score_audio, "audio", audio_pred.branch, audio_pred.calibrator),
+        "face": (score_face, "face", face_pred.branch, face_pred.calibrator)}
     if landmark_run is not None:
         from fer_face.landmarks.predict import LandmarkPredictor
 
@@ -350,25 +354,25 @@ def build_manifest_pairs(out: Path, manifest: Path, *, audio_run: Path, face_run
 
         def score_landmarks(p: Path):
             r = lm_pred.predict_image(load_image(p))
-            return (None if r["probs"] is None else np.asarray(r["probs"], np.float64)), r["label_space"], r.get("reason")
+            return r["logits"], r["label_space"], r.get("reason")
 
-        scorers["landmarks"] = (score_landmarks, "face", "landmarks")
+        scorers["landmarks"] = (score_landmarks, "face", "landmarks", lm_pred.calibrator)
     prepare_out(out, overwrite)
     note = f"truly paired samples from {manifest}"
     pairs = [Pair(r.sample_id, r.split, r.label, str(r.audio), str(r.face)) for r in rows]
     summary = {}
-    for name, (score, file_key, branch) in scorers.items():
+    for name, (score, file_key, branch, calibrator) in scorers.items():
         files = [r.audio if file_key == "audio" else r.face for r in rows]
-        probs, space, problems = score_files(files, score, f"{name} predictions", progress)
+        logits, space, problems = score_files(files, score, f"{name} predictions", progress)
         for msg in problems:
             print(f"warning: {name}: {msg} (marked absent)", file=sys.stderr)
         if not space:
             space = FER7
-        c = len(space)
-        src = Predictions(ids=[r.sample_id for r in rows], labels=np.full(len(rows), -1),
-                          probs=[p if p is not None else [np.nan] * c for p in probs],
-                          present=[p is not None for p in probs], label_space=space, branch=branch,
-                          modality="audio" if name == "audio" else name, dataset=dataset, split="all")
+        z = np.array([np.asarray(v, np.float64) if v is not None else np.full(len(space), np.nan) for v in logits])
+        src = Predictions(ids=[r.sample_id for r in rows], labels=np.full(len(rows), -1), logits=z,
+                          probs=calibrator.probs(z), present=[v is not None for v in logits], label_space=space,
+                          branch=branch, modality="audio" if name == "audio" else name, dataset=dataset, split="all",
+                          temperature=calibrator.temperature, calibration=calibrator.artifact_field())
         arts = {}
         for s in PAIR_SPLITS:
             sp = [p for p in pairs if p.split == s]

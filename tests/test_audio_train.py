@@ -192,3 +192,43 @@ def test_cross_fitted_temperature_recovers_shared_overconfidence_without_own_lab
     _fold_run(tmp_path, 1, logits, rng.permutation(labels))
     assert cross_fitted_test_metrics(runs)["temperatures"][0] == pytest.approx(out["temperatures"][0])
     assert cross_fitted_test_metrics(runs)["temperatures"][1] != pytest.approx(out["temperatures"][1])
+
+
+def test_truly_paired_files_keep_logits_and_calibration_for_the_fusion(tiny_run, tiny_runs, tmp_path):
+    """``fer ensemble pairs --manifest``: each branch's artifact holds the logits and the calibration of its model, so
+    a fusion fit on them combines the same inputs (``fusion_input``) as the photo and video paths."""
+    import shutil
+
+    from PIL import Image
+
+    from ensemble.pairs import build_manifest_pairs
+    from fer_audio.synthetic import tone
+    from fer_face.data import load_fer2013
+    from fer_face.predict import FaceModel
+
+    face = shutil.copytree(tiny_runs["face"], tmp_path / "face")
+    r = subprocess.run([sys.executable, "-m", "fer_core.cli", "recalibrate", str(face), "--calibration", "isotonic"],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    crops, labels = load_fer2013("synthetic").split_arrays("PrivateTest")
+    rng = np.random.default_rng(0)
+    lines = ["sample_id,face,audio,label,split"]
+    for i, emotion in enumerate(("05", "03", "05", "03")):  # angry, happy
+        stem = f"03-01-{emotion}-01-01-01-21"
+        sf.write(tmp_path / f"{i}.wav", tone(stem, 16000, 0.5, rng), 16000)
+        Image.fromarray(crops[i]).save(tmp_path / f"{i}.png")
+        lines.append(f"s{i},{i}.png,{i}.wav,{'angry' if emotion == '05' else 'happy'},{'validation' if i < 2 else 'test'}")
+    (tmp_path / "pairs.csv").write_text("\n".join(lines) + "\n")
+    build_manifest_pairs(tmp_path / "out", tmp_path / "pairs.csv", audio_run=tiny_run, face_run=face,
+                         landmark_run=tiny_runs["landmarks"], command="fer ensemble pairs --manifest pairs.csv",
+                         device="cpu", progress=False)
+    art = load_run(tmp_path / "out" / "face", "test")
+    assert art.calibrator.kind == "isotonic" and art.logits is not None
+    # the artifact stores logits to 7 decimals; steep isotonic segments magnify that rounding a little
+    np.testing.assert_allclose(art.probs, art.calibrator.probs(art.logits), atol=2e-5)
+    np.testing.assert_allclose(art.fusion_input, art.calibrator.smooth_probs(art.logits), atol=1e-9)
+    model = FaceModel.from_run(face, device="cpu")
+    expected = model.predict(Image.open(tmp_path / "2.png")).probs
+    np.testing.assert_allclose(art.probs[0], [expected[c] for c in art.label_space], atol=1e-6)
+    voice = load_run(tmp_path / "out" / "audio", "test")
+    assert voice.logits is not None and voice.present.all()

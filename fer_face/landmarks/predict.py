@@ -84,14 +84,15 @@ class LandmarkPredictor:
     def predict_image(self, image: Image.Image | np.ndarray, mode: str = "auto") -> dict[str, Any]:
         gray = to_gray(image)
         lm, used = find_landmarks(gray, mode)
-        probs = fusion_input = None
+        probs = fusion_input = logits = None
         if lm.present:
             z = self.logits_points(lm.points, gray)
             if np.isfinite(z).all():
-                probs, fusion_input = self.calibrator.probs(z)[0], self.calibrator.smooth_probs(z)[0]
+                logits, probs, fusion_input = z[0], self.calibrator.probs(z)[0], self.calibrator.smooth_probs(z)[0]
         return {
             "probs": probs,
             "fusion_input": fusion_input,  # what a fusion combines (Calibrator.smooth_probs)
+            "logits": logits,
             "points": lm.points if probs is not None else None,
             "present": probs is not None,
             "box": lm.box,

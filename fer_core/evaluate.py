@@ -68,24 +68,29 @@ def saved_predictions(path: Path, split: SplitLogits, branch: str) -> Prediction
     return old if np.allclose(old.logits[present], new[present], rtol=0, atol=SAME_LOGITS_ATOL) else None
 
 
-def fit_calibration(split: SplitLogits, choice: str) -> tuple[float, dict[str, Any] | None]:
-    """(temperature, artifact ``calibration`` field) of the ``choice`` calibrator fit on ``split``'s labelled,
-    present rows; the field is None for the plain temperature, else says the kind, its parameters and the choice."""
+def fit_calibration(split: SplitLogits, choice: str) -> tuple[float, dict[str, Any] | None, np.ndarray]:
+    """(temperature, artifact ``calibration`` field, the split's probabilities) of the ``choice`` calibrator fit on
+    ``split``'s labelled, present rows. The field is None for the plain temperature, else says the kind, its
+    parameters and the choice; the probabilities of the rows it was fit on are cross-fitted beyond a temperature
+    (``choose_calibrator``), so the split's metrics and whatever is fit on it next see held-out numbers."""
     if choice not in CALIBRATION_CHOICES:
         raise ValueError(f"calibration {choice!r}: one of {', '.join(CALIBRATION_CHOICES)}")
     logits = np.asarray(split.logits, np.float64)
     keep = np.isfinite(logits).all(1) & (np.asarray(split.labels) >= 0)
-    calibrator, _, info = choose_calibrator(logits[keep], np.asarray(split.labels)[keep], choice)
+    calibrator, fit_probs, info = choose_calibrator(logits[keep], np.asarray(split.labels)[keep], choice)
+    probs = calibrator.probs(logits)
+    probs[keep] = fit_probs
     if choice == "temperature":
-        return calibrator.temperature, None
-    return calibrator.temperature, {**calibrator.to_json(), **info}
+        return calibrator.temperature, None, probs
+    return calibrator.temperature, {**calibrator.to_json(), **info}, probs
 
 
 def calibrate(run_dir: str | Path, splits: Mapping[str, SplitLogits], *, calibration_split: str,
               write: Iterable[str], extra: Callable[[str], dict[str, Any]] = lambda split: {},
               calibration: str = "temperature", **producer: Any) -> dict[str, Predictions]:
     """Fit the ``calibration`` calibrator (``fer_core.calibration.CALIBRATION_CHOICES``) on ``calibration_split``
-    and save the calibrated artifact of every split in ``write``.
+    and save the calibrated artifact of every split in ``write`` (the calibration split's probabilities cross-fitted
+    beyond a temperature: ``fit_calibration``).
 
     ``producer`` holds the artifact fields that name the branch (``label_space``, ``branch``, ``modality``,
     ``dataset``, ``fit_splits``, ``command``); ``extra(split)`` its per-split metadata. Re-evaluating an unchanged
@@ -96,9 +101,9 @@ def calibrate(run_dir: str | Path, splits: Mapping[str, SplitLogits], *, calibra
              for split in {*write, calibration_split}}
     old_cal = saved[calibration_split]
     if old_cal is not None and (old_cal.calibration or {}).get("choice", "temperature") == calibration:
-        temperature, fitted = old_cal.temperature, old_cal.calibration
+        temperature, fitted, held_out = old_cal.temperature, old_cal.calibration, old_cal.probs
     else:
-        temperature, fitted = fit_calibration(splits[calibration_split], calibration)
+        temperature, fitted, held_out = fit_calibration(splits[calibration_split], calibration)
     arts = {}
     for split in write:
         s, old = splits[split], saved[split]
@@ -108,7 +113,7 @@ def calibrate(run_dir: str | Path, splits: Mapping[str, SplitLogits], *, calibra
         if old is not None and old.temperature == temperature and old.calibration == fitted:
             art.logits, art.probs = old.logits, old.probs
         else:
-            art.probs = art.calibrator.probs(s.logits)
+            art.probs = held_out if split == calibration_split else art.calibrator.probs(s.logits)
         arts[split] = art
         arts[split].save(artifact_path(run_dir, split))
     return arts

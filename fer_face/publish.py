@@ -54,9 +54,11 @@ def with_views(entry: zoo.ZooModel, manifest: zoo.Manifest, ds, views: str) -> d
         x, y = ds.split_arrays(split)
         splits[split] = (ds.split_ids(split), y, predict_logits(model.network, x, device=model.device, **kw))
     ids, y, z = splits[FER2013.calibration]
-    temperature, calibration = fit_calibration(SplitLogits(ids, y, z), (entry.calibration or {}).get("choice", "temperature"))
+    choice = (entry.calibration or {}).get("choice", "temperature")
+    temperature, calibration, held_out = fit_calibration(SplitLogits(ids, y, z), choice)
     calibrator = Calibrator.from_json(temperature, calibration)
-    preds = {split: Predictions(ids=ids, labels=y, logits=z, probs=calibrator.probs(z),
+    preds = {split: Predictions(ids=ids, labels=y, logits=z,
+                                probs=held_out if split == FER2013.calibration else calibrator.probs(z),
                                 label_space=entry.label_space, branch=f"{BRANCH}/{entry.config['model']['backbone']}",
                                 modality=BRANCH, dataset=ds.name, split=split, temperature=temperature,
                                 calibration=calibration, calibration_split=FER2013.calibration)

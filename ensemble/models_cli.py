@@ -24,13 +24,17 @@ from ensemble.published import entry_for_folder, recipe_of
 EXPORTERS = {"face": "fer_face.publish", "landmarks": "fer_face.landmarks.publish", "audio": "fer_audio.publish"}
 
 
+def _add_zoo_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--zoo", type=Path, help="manifest folder (default: $FER_ZOO_DIR, else the package's)")
+
+
 def register(sub) -> None:
     models = sub.add_parser("models", help="the published models: list them, publish a run or a fusion")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 
     ls = msub.add_parser("list", help="published models and fusions with their PrivateTest numbers")
     ls.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    ls.add_argument("--zoo", type=Path, help="manifest folder (default: $FER_ZOO_DIR, else the package's)")
+    _add_zoo_arg(ls)
     ls.set_defaults(func=run_list)
 
     add = msub.add_parser("add", help="publish a trained, evaluated run (face, landmarks or speech)",
@@ -44,7 +48,7 @@ def register(sub) -> None:
                      help="store floating-point weights as float16 (half the size; check the predictions with "
                           "bench/half_precision.py first)")
     add.add_argument("--description", default="", help="one line for 'fer models list'")
-    add.add_argument("--zoo", type=Path, help="manifest folder (default: $FER_ZOO_DIR, else the package's)")
+    _add_zoo_arg(add)
     add.set_defaults(func=run_add)
 
     views = msub.add_parser(
@@ -58,7 +62,7 @@ def register(sub) -> None:
                        help="1: the image, 2: and its mirror, 5:S / 10:S: each also moved S px four ways (S = 1-3)")
     add_data_args(views)
     views.add_argument("--description", default="", help="one line for 'fer models list'")
-    views.add_argument("--zoo", type=Path, help="manifest folder (default: $FER_ZOO_DIR, else the package's)")
+    _add_zoo_arg(views)
     views.set_defaults(func=run_add_views)
 
     ref = msub.add_parser(
@@ -68,7 +72,7 @@ def register(sub) -> None:
                     "weights file (its sha256 is checked). The folder must describe the same network and views; "
                     "fusions naming the old fingerprint no longer apply until they are fit and published again.")
     ref.add_argument("name", help="published model (e.g. vgg48_slim)")
-    ref.add_argument("--zoo", type=Path, help="manifest folder (default: $FER_ZOO_DIR, else the package's)")
+    _add_zoo_arg(ref)
     ref.set_defaults(func=run_refresh)
 
     fus = msub.add_parser("add-fusion", help="publish a fusion run whose members are all published models")
@@ -76,7 +80,7 @@ def register(sub) -> None:
     fus.add_argument("--name", required=True)
     fus.add_argument("--default", action="store_true", help="the fusion 'fer predict' applies by default")
     fus.add_argument("--description", default="")
-    fus.add_argument("--zoo", type=Path, help="manifest folder (default: $FER_ZOO_DIR, else the package's)")
+    _add_zoo_arg(fus)
     fus.set_defaults(func=run_add_fusion)
 
 

@@ -26,7 +26,7 @@ def test_stem_stride_on_a_backbone_without_a_stem_convolution_is_a_one_line_erro
 
 
 @pytest.mark.parametrize("backbone, params", [("vgg48", 4.69e6), ("vgg48_slim", 2.64e6), ("vgg48_half", 1.17e6),
-                                              ("vgg48_tiny", 0.098e6)])
+                                              ("vgg48_fast", 1.16e6), ("vgg48_tiny", 0.098e6)])
 def test_vgg48_is_registered_with_timm_and_ends_on_a_3x3_map_at_48_px(backbone, params):
     from fer_face.models.registry import list_backbones
 

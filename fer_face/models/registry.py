@@ -34,6 +34,7 @@ register_backbone("convnext_atto")
 register_backbone("vgg48")  # fer_face/models/vgg48.py: a 48-px-native VGG registered with timm
 register_backbone("vgg48_slim")
 register_backbone("vgg48_half")
+register_backbone("vgg48_fast")
 register_backbone("vgg48_tiny")
 
 

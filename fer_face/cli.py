@@ -16,7 +16,7 @@ TRAIN_FLAG_RANGES = {"--stop-after": AT_LEAST_ONE}
 
 
 def register(sub) -> None:
-    face = sub.add_parser("face", help="face-appearance branch: train / evaluate / compare / predict")
+    face = sub.add_parser("face", help="face-appearance branch: train / evaluate / compare / predict / crop")
     fsub = face.add_subparsers(dest="face_command", metavar="ACTION", required=True)
 
     t = fsub.add_parser(
@@ -44,9 +44,11 @@ def register(sub) -> None:
     t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
     t.add_argument("--resume", action="store_true", help="continue a killed run from its last.pt")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    t.add_argument("--init-from", metavar="RUN_OR_CKPT",
-                   help="warm restart: start from the weights of a finished run (its best.pt) or a checkpoint file; "
-                        "optimizer, schedule and epochs start afresh")
+    t.add_argument("--init-from", metavar="RUN_OR_CKPT_OR_MODEL",
+                   help="warm restart or fine-tuning: start from the weights of a finished run (its best.pt), a "
+                        "checkpoint file, or a published face model by name (fer models list; with its recipe, e.g. "
+                        "--recipe fer2013/vgg48_slim --init-from vgg48_slim); optimizer, schedule and epochs start "
+                        "afresh")
     t.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs of this invocation (time-boxed jobs)")
     t.add_argument("--compile", action="store_true",
                    help="torch.compile the training step (fewer, fused kernels; the first epoch pays the "
@@ -98,6 +100,18 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run_predict)
 
+    k = fsub.add_parser("crop", help="cut the face out of every photo of a <split>/<class>/ tree, for training",
+                        description="Your own photos in train/<class>/, val/<class>/ and test/<class>/ folders -> the "
+                                    "same tree of 48x48 grey face crops (the most confident face, cut as 'fer predict' "
+                                    "cuts it). Then: fer face train --data OUT --recipe fer2013/vgg48_slim --init-from "
+                                    "vgg48_slim --epochs 10 --lr 1e-4 --out runs/mine")
+    k.add_argument("photos", type=Path, help="folder of photos: <split>/<class>/<file>")
+    k.add_argument("--out", type=Path, required=True, help="folder to write the crops to (same layout, .png)")
+    k.add_argument("--detector", default="hog", choices=("hog", "cnn"), help="face detector (see docs/faces.md)")
+    k.add_argument("--min-face", type=int, metavar="PX", help="smallest face side to look for, in px of the photo")
+    k.add_argument("--no-progress", action="store_true", help="no progress bar")
+    k.set_defaults(func=run_crop)
+
 
 def run_train(args: argparse.Namespace) -> int:
     from fer_face.config import resolve_config
@@ -130,6 +144,12 @@ def run_compare(args: argparse.Namespace) -> int:
             overrides=args.set, data=args.data, command=args.command_line, strict_size=args.strict_size,
             compile_model=args.compile, improved_runs=args.improved_runs, improved_recipe=args.improved_recipe)
     return 0
+
+
+def run_crop(args: argparse.Namespace) -> int:
+    from fer_face.crop_tree import crop_cli
+
+    return crop_cli(args)
 
 
 def run_predict(args: argparse.Namespace) -> int:

@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from fer_core import recipe
+from fer_core import recipe, zoo
 from fer_core.calibration import CALIBRATION_CHOICES
 from fer_core.errors import UserError
 from fer_core.recipe import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, PROBABILITY, Range
+from fer_face.lineage import PUBLISHED
 
 RECIPE_DIR = Path(__file__).parent / "recipes"
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -107,11 +108,18 @@ def resolve_config(args: argparse.Namespace, backbone: str | None = None) -> dic
     cfg = load_recipe(args.recipe)
     flags = recipe.flag_overrides(args, FIELD_FLAGS)
     if getattr(args, "init_from", None):
-        init = Path(args.init_from)
-        flags.append(recipe.Override("train", "init_from", str(init / "best.pt" if init.is_dir() else init),
-                                     f"--init-from {args.init_from}"))
+        flags.append(recipe.Override("train", "init_from", parent_of(args.init_from), f"--init-from {args.init_from}"))
     return training_config(args.recipe, getattr(args, "set", []), backbone=backbone or getattr(args, "backbone", None),
                            flags=flags, pretrained=getattr(args, "pretrained", None), cfg=cfg)
+
+
+def parent_of(init_from: str) -> str:
+    """``train.init_from`` of an ``--init-from`` argument: a run directory's best.pt, a checkpoint file, or
+    ``zoo:<name>`` for a published face model (a name that is not a path here)."""
+    init = Path(init_from)
+    if not init.exists() and init_from in zoo.load_manifest().names("face"):
+        return f"{PUBLISHED}{init_from}"
+    return str(init / "best.pt" if init.is_dir() else init)
 
 
 def training_config(recipe_name: str, overrides: Iterable[str] = (), *, backbone: str | None = None,

@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DistributedSampler
 
-from fer_core.checkpoint import load_checkpoint
 from fer_core.device import pick_device
 from fer_core.distill import Teacher, distillation_loss, load_teacher
 from fer_core.distributed import DistContext, barrier, init_distributed, shutdown
@@ -28,7 +27,7 @@ from fer_face.config import with_defaults
 from fer_face.data import load_fer2013
 from fer_face.evaluate import evaluate_run
 from fer_face.inference import predict_logits, tta_settings
-from fer_face.lineage import epochs_behind
+from fer_face.lineage import load_parent
 from fer_face.models import get_backbone, model_from_config
 
 
@@ -62,7 +61,12 @@ class FaceTask(Task):
     def build_model(self) -> torch.nn.Module:
         model = model_from_config(self.cfg["model"], self.num_classes).to(self.dev)
         if self.parent is not None:  # warm restart: weights only; optimizer, schedule and epoch count start afresh
-            model.load_state_dict(self.parent["model"])
+            try:
+                model.load_state_dict(self.parent["model"])
+            except RuntimeError as e:
+                raise UserError(f"train.init_from {self.t_cfg['init_from']}: its weights do not fit this recipe's "
+                                f"model section ({str(e).splitlines()[-1].strip()[:160]}); train with the parent's "
+                                "recipe") from None
         if self.t_cfg["channels_last"]:
             model = model.to(memory_format=torch.channels_last)
         return model
@@ -132,10 +136,9 @@ def train(cfg: dict[str, Any], *, data: str | None, out: str | Path, command: st
         ds = load_fer2013(data, strict_size=strict_size, progress=progress and ctx.is_main)
         num_classes = len(ds.label_space)
         t_cfg = cfg["train"]
-        parent, prior_epochs = None, int(ckpt["meta"].get("prior_epochs", 0)) if ckpt is not None else 0
+        parent, prior_epochs = None, ckpt["meta"].get("prior_epochs", 0) if ckpt is not None else 0
         if ckpt is None and t_cfg["init_from"]:
-            parent = load_checkpoint(t_cfg["init_from"], backbone=backbone, num_classes=num_classes)
-            prior_epochs = epochs_behind(parent["meta"], t_cfg["init_from"])
+            parent, prior_epochs = load_parent(t_cfg["init_from"], backbone=backbone, num_classes=num_classes)
         teacher = None
         if t_cfg["teacher"]:
             teacher = load_teacher(t_cfg["teacher"], ids=ds.split_ids("Training"), label_space=ds.label_space,

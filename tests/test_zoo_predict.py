@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from fer_face.data.synthetic import _face
@@ -222,3 +223,34 @@ def test_refresh_records_a_recalibrated_run_and_keeps_the_weights(zoo, tmp_path,
     r = fer("models", "refresh", "tiny_face", "--zoo", str(z))
     assert r.returncode == 2 and "another network or other test-time views" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_fine_tuning_starts_from_a_published_model(zoo, tmp_path):
+    from fer_core import zoo as fer_zoo
+
+    entry = fer_zoo.load_manifest(zoo["zoo"]).model("tiny_face")
+    tiny = ["--backbone", "vgg48_tiny", "--data", "synthetic", "--epochs", "1", "--input-size", "48",
+            "--set", "model.head_hidden=64", "--set", "train.batch_size=64", "--set", "model.drop_path_rate=0",
+            "--no-progress"]
+    child = tmp_path / "child"
+    # lr 0 keeps every parameter where it started: the child's weights are the published file's
+    ok(fer("face", "train", *tiny, "--init-from", "tiny_face", "--set", "train.lr=0", "--set", "train.scheduler=none",
+           "--out", str(child), zoo_dir=zoo["zoo"]))
+    published = fer_zoo.read_tensors(zoo["zoo"] / entry.file)
+    trained = torch.load(child / "last.pt", weights_only=True)["model"]
+    for k, v in published.items():
+        if "running_" not in k and "num_batches" not in k:
+            torch.testing.assert_close(trained[k], v, rtol=0, atol=0, msg=k)
+    assert json.loads((child / "config.json").read_text())["config"]["train"]["init_from"] == "zoo:tiny_face"
+    m = json.loads((child / "metrics.json").read_text())
+    parent = json.loads((zoo["face"] / "metrics.json").read_text())
+    assert m["warm_start_from"] == "zoo:tiny_face" and m["warm_start_command"] == entry.command
+    assert m["prior_epochs"] == parent["best_epoch"] and m["epochs"] == 1
+
+    r = fer("face", "train", *tiny[:-1], "--backbone", "vgg48_half", "--init-from", "tiny_face", "--out",
+            str(tmp_path / "other"), zoo_dir=zoo["zoo"])
+    assert r.returncode == 2 and "is a 'vgg48_tiny', not 'vgg48_half'" in r.stderr and "Traceback" not in r.stderr
+    r = fer("face", "train", *tiny, "--set", "model.head_hidden=32", "--init-from", "tiny_face", "--out",
+            str(tmp_path / "wider"), zoo_dir=zoo["zoo"])
+    assert r.returncode == 2 and "do not fit this recipe's model section" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "other" / "last.pt").exists() and not (tmp_path / "wider" / "last.pt").exists()

@@ -13,21 +13,17 @@ from tqdm.auto import tqdm
 
 from fer_core import atomic
 from fer_core.errors import DataError, UserError
-from fer_core.labels import canonical_emotion
-from fer_face.data.readers import IMAGE_SUFFIXES, SPLIT_DIRS
+from fer_face.data.readers import classify
 from fer_face.faces import load_image
 from fer_face.predict import face_crops
 
 
 def photos_in_tree(root: Path) -> list[Path]:
-    """Image files at <split>/<class>/<file> under ``root`` (sorted), the layout ``fer face train --data`` reads."""
-    found = []
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).parts
-        if (len(rel) == 3 and path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not rel[-1].startswith(".")
-                and rel[0].lower() in SPLIT_DIRS and canonical_emotion(rel[1]) is not None):
-            found.append(path)
-    return found
+    """Image files at <split>/<class>/<file> under ``root`` (sorted): the files ``fer face train --data`` would
+    read from this tree (the reader's own ``classify``)."""
+    return [path for path in sorted(root.rglob("*"))
+            if path.is_file() and len(path.relative_to(root).parts) == 3
+            and classify(path.relative_to(root).parts, str(path)) is not None]
 
 
 def crop_tree(src: Path, out: Path, *, detector: str = "hog", min_face: int | None = None,

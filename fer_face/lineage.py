@@ -23,7 +23,7 @@ def published_parent(init_from: str) -> str | None:
 
 
 def _published_entry(name: str, manifest: zoo.Manifest) -> zoo.ZooModel:
-    entry = manifest.named(BRANCH, name)
+    entry = _published(name, manifest)
     if entry is None:
         known = ", ".join(manifest.names(BRANCH)) or "none"
         raise UserError(f"train.init_from {PUBLISHED}{name}: no published face model of that name (published: {known})")
@@ -47,6 +47,11 @@ def load_parent(init_from: str, *, backbone: str, num_classes: int) -> tuple[dic
                         f"this data {num_classes}")
     weights = zoo.read_tensors(zoo.model_file(manifest, entry))
     return {"model": weights, "meta": {"backbone": backbone, "num_classes": num_classes}}, _published_epochs(entry)
+
+
+def _published(name: str, manifest: zoo.Manifest | None = None) -> zoo.ZooModel | None:
+    """The published face model ``name`` (None: no longer in the manifest)."""
+    return (manifest or zoo.load_manifest()).named(BRANCH, name)
 
 
 def _published_epochs(entry: zoo.ZooModel) -> int | None:
@@ -77,7 +82,7 @@ def warm_start_epochs(train_cfg: dict) -> int | None:
         return 0
     name = published_parent(parent)
     if name is not None:
-        entry = zoo.load_manifest().named(BRANCH, name)
+        entry = _published(name)
         return None if entry is None else _published_epochs(entry)
     if not Path(parent).is_file():
         return None
@@ -107,7 +112,7 @@ def warm_start_command(train_cfg: dict) -> str | None:
     parent = train_cfg.get("init_from")
     name = published_parent(parent) if parent else None
     if name is not None:
-        entry = zoo.load_manifest().named(BRANCH, name)
+        entry = _published(name)
         return None if entry is None else entry.command
     config = Path(parent).parent / "config.json" if parent else None
     if config is None or not config.is_file():

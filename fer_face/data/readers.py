@@ -108,7 +108,7 @@ class _Entry:
     rel: str  # <split>/<class>/<file>: the id when file names collide
 
 
-def _classify(parts: tuple[str, ...], where: str) -> _Entry | None:
+def classify(parts: tuple[str, ...], where: str) -> _Entry | None:
     """Map .../<split>/<class>/<file> to an entry; None for files outside such a structure."""
     if len(parts) < 3 or PurePosixPath(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES:
         return None
@@ -201,7 +201,7 @@ def read_folder(root: Path, strict_size: bool = False, progress=None) -> Decoded
     for p in sorted(root.rglob("*")):
         if p.is_file():
             rel = p.relative_to(root).parts
-            e = _classify(rel, f"{root}:{'/'.join(rel)}")
+            e = classify(rel, f"{root}:{'/'.join(rel)}")
             if e is not None:
                 e.where = str(p)
                 entries.append(e)
@@ -221,7 +221,7 @@ def read_zip(path: Path, strict_size: bool = False, progress=None) -> Decoded:
             if info.is_dir():
                 continue
             where = f"{path}:{info.filename}"
-            e = _classify(PurePosixPath(info.filename).parts, where)
+            e = classify(PurePosixPath(info.filename).parts, where)
             if e is not None:
                 entries.append(e)
                 members[where] = info

@@ -18,7 +18,10 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
@@ -89,14 +92,38 @@ def serve(results: Path, port: int | None = None, timeout: float = 90.0, log: Pa
             out.close()
 
 
+def fake_media_flags(y4m: Path, wav: Path) -> tuple[str, ...]:
+    """Chromium flags that grant camera and microphone access without asking, the camera showing ``y4m`` and the
+    microphone playing ``wav``."""
+    return ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={y4m}", f"--use-file-for-fake-audio-capture={wav}")
+
+
+def click(driver, element) -> None:
+    """Click through the script: a page still laying itself out may cover the element for a moment."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", element)
+
+
+def write_y4m(image: "Image.Image", path: Path, frames: int = 30) -> Path:
+    """``image`` as a still Y4M clip (4:2:0, 30 frames/s), the format Chromium's fake camera plays."""
+    import numpy as np
+
+    width, height = image.width - image.width % 2, image.height - image.height % 2
+    ycbcr = np.asarray(image.crop((0, 0, width, height)).convert("YCbCr"))
+    frame = b"FRAME\n" + b"".join(np.ascontiguousarray(plane).tobytes() for plane in
+                                   (ycbcr[..., 0], ycbcr[::2, ::2, 1], ycbcr[::2, ::2, 2]))
+    path.write_bytes(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode() + frame * frames)
+    return path
+
+
 @contextlib.contextmanager
-def chromium() -> Iterator["object"]:
+def chromium(extra_flags: tuple[str, ...] = ()) -> Iterator["object"]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium_binary()
-    for flag in CHROME_FLAGS:
+    for flag in CHROME_FLAGS + extra_flags:
         options.add_argument(flag)
     with tempfile.TemporaryDirectory(prefix="fer-chromium-") as profile:
         options.add_argument(f"--user-data-dir={profile}")

@@ -289,6 +289,16 @@ def astronaut() -> Image.Image:
     return Image.fromarray(data.astronaut())
 
 
+def assert_face_table(at, expected) -> None:
+    """The page's probability table holds each branch's and the fused probabilities of ``expected``."""
+    table = at.dataframe[0].value
+    rows = {branch: probs for branch, probs in expected.branches.items() if probs is not None}
+    rows.update({"fused": expected.fused} if expected.fused is not None else {})
+    assert list(table.index) == list(rows)
+    for row, probs in rows.items():
+        assert dict(table.loc[row]) == pytest.approx(probs, abs=1e-5)
+
+
 def face_box(at) -> tuple[int, int, int, int]:
     found = [re.search(r"Face box x (\d+)-(\d+), y (\d+)-(\d+) px", c.value) for c in at.caption]
     left, right, top, bottom = next(map(int, m.groups()) for m in found if m)
@@ -303,12 +313,7 @@ def test_try_it_shows_the_sample_photo_through_the_published_models(results_tree
     left, top, right, bottom = face_box(at)
     assert 150 <= (left + right) / 2 <= 260 and 60 <= (top + bottom) / 2 <= 180  # her face, not the mission patch
     expected = published.predict(astronaut())[0]
-    table = at.dataframe[0].value
-    rows = {branch: probs for branch, probs in expected.branches.items() if probs is not None}
-    rows.update({"fused": expected.fused} if expected.fused is not None else {})
-    assert list(table.index) == list(rows)
-    for row, probs in rows.items():
-        assert dict(table.loc[row]) == pytest.approx(probs, abs=1e-5)
+    assert_face_table(at, expected)
     assert at.markdown[0].value.startswith(f"### {expected.label} ")
     assert any("detector score" in c.value for c in at.caption)
     # the fixture runs have no weights: only the published models are offered, nothing fails to load
@@ -350,7 +355,25 @@ def test_try_it_applies_a_fusion_only_to_the_exact_runs_it_was_fit_on(results_tr
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_try_it_scores_a_speech_clip_with_the_published_model(results_tree, published, tmp_path):
+def test_try_it_reads_a_camera_shot_like_a_photo(results_tree, published):
+    shot = io.BytesIO()
+    astronaut().save(shot, format="JPEG", quality=90)  # what the browser's camera widget sends
+    at = open_app(results_tree[0], "views/try_it.py")
+    at.radio(key="tryit_source").set_value("Camera").run()
+    assert not at.dataframe  # nothing scored before the shot
+    at.camera_input(key="tryit_camera").set_value(("shot.jpg", shot.getvalue(), "image/jpeg")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    left, top, right, bottom = face_box(at)
+    assert 150 <= (left + right) / 2 <= 260 and 60 <= (top + bottom) / 2 <= 180
+    assert_face_table(at, published.predict(Image.open(io.BytesIO(shot.getvalue())).convert("RGB"))[0])
+    at.camera_input(key="tryit_camera").set_value(("shot.jpg", b"\xff\xd8 not a picture", "image/jpeg")).run()
+    assert not at.exception and any("Image refused" in e.value for e in at.error)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("source", ["Upload a clip", "Record with the microphone"])
+def test_try_it_scores_a_speech_clip_with_the_published_model(results_tree, published, tmp_path, source):
     import soundfile
 
     from fer_audio.predict import load_model
@@ -359,7 +382,11 @@ def test_try_it_scores_a_speech_clip_with_the_published_model(results_tree, publ
     clip = tmp_path / "hello.wav"
     soundfile.write(clip, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
     at = open_app(results_tree[0], "views/try_it.py")
-    at.file_uploader(key="tryit_clip").set_value(("hello.wav", clip.read_bytes(), "audio/wav")).run()
+    at.radio(key="tryit_clip_source").set_value(source).run()
+    if source == "Upload a clip":
+        at.file_uploader(key="tryit_clip").set_value(("hello.wav", clip.read_bytes(), "audio/wav")).run()
+    else:
+        at.audio_input(key="tryit_recording").set_value(("audio.wav", clip.read_bytes(), "audio/wav")).run()
     assert not at.exception, [e.value for e in at.exception]
     speech = load_model()
     table = at.dataframe[-1].value

@@ -1,15 +1,20 @@
-"""The real thing: the dashboard served on localhost, loaded in headless Chromium, overview table drawn.
+"""The real thing: the dashboard served on localhost, loaded in headless Chromium: the overview table drawn, and a
+camera shot (Chromium's fake camera showing the astronaut photo) and a microphone recording (its fake microphone
+playing a tone) scored on the Try-it page by the shipped models.
 
 The screenshot is kept as a test artifact: tests/artifacts/dashboard_overview.png (gitignored).
 """
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.dashboard_browser import chromium, missing_browser_reason, open_overview, serve
+from tests.dashboard_browser import (chromium, click, fake_media_flags, missing_browser_reason, open_overview, serve,
+                                     write_y4m)
 from tests.dashboard_fixtures import shared_results
 
 pytestmark = pytest.mark.browser
@@ -48,3 +53,63 @@ def test_overview_loads_in_headless_chromium(browser_ready, tmp_path_factory):
     assert len(tables) == 4  # fer2013, ravdess, its cross-validation summary, and the paper's Table 1 (expander)
     assert shot.stat().st_size > 20_000
     assert "Results root" in sidebar and "Try it" in sidebar and "try_it" not in sidebar
+
+
+def test_try_it_scores_the_camera_and_the_microphone_in_headless_chromium(browser_ready, tmp_path_factory):
+    import numpy as np
+    import soundfile
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from skimage import data
+
+    from ensemble.photo import PhotoPredictor
+    from fer_audio.predict import load_model
+
+    folder = tmp_path_factory.mktemp("media")
+    root, _ = shared_results(tmp_path_factory)
+    ARTIFACTS.mkdir(exist_ok=True)
+    photo = Image.fromarray(data.astronaut())
+    camera = write_y4m(photo, folder / "astronaut.y4m")
+    t = np.arange(3 * 16000) / 16000
+    voice = folder / "voice.wav"
+    soundfile.write(voice, (0.2 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32),
+                    16000, subtype="PCM_16")
+    expected = PhotoPredictor.load().predict(photo)[0]  # the shipped models
+    speech = load_model()
+
+    def option(driver, text: str):
+        return WebDriverWait(driver, 180).until(lambda d: d.find_elements(By.XPATH, f"//label[.//p[text()='{text}']]"))
+
+    def button(driver, label: str):
+        return WebDriverWait(driver, 60).until(lambda d: [b for b in d.find_elements(By.TAG_NAME, "button")
+                                                          if label in (b.text.strip(), b.get_attribute("aria-label"))])
+
+    with serve(root, log=ARTIFACTS / "dashboard_media_server.log") as url, \
+            chromium(fake_media_flags(camera, voice)) as driver:
+        driver.get(f"{url}/try-it")
+        click(driver, option(driver, "Camera")[0])  # offered once the models are loaded
+        shutter = button(driver, "Take Photo")[0]
+        time.sleep(1.0)  # the stream's first frames
+        click(driver, shutter)
+        WebDriverWait(driver, 180).until(lambda d: "Face box" in d.find_element(By.TAG_NAME, "body").text)
+        click(driver, option(driver, "Record with the microphone")[0])
+        click(driver, button(driver, "Record")[0])
+        time.sleep(2.0)
+        click(driver, button(driver, "Stop recording")[0])
+        WebDriverWait(driver, 180).until(lambda d: "over its own" in d.find_element(By.TAG_NAME, "body").text)
+        body = driver.find_element(By.TAG_NAME, "body").text
+        exceptions = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+        driver.save_screenshot(str(ARTIFACTS / "dashboard_media.png"))
+    assert not exceptions, [e.text for e in exceptions]
+    box = re.search(r"Face box x (\d+)-(\d+), y (\d+)-(\d+) px", body)
+    left, right, top, bottom = map(int, box.groups())
+    # the browser scales the frame to the widget's size: compare the box with the photo's own, scaled alike
+    e_left, e_top, e_right, e_bottom = expected.box
+    scale = (right - left) / (e_right - e_left)
+    assert abs((left + right) / 2 / scale - (e_left + e_right) / 2) < 15  # her face, not the mission patch
+    assert abs((top + bottom) / 2 / scale - (e_top + e_bottom) / 2) < 15
+    assert re.search(rf"^{expected.label} · \d+%$", body, re.MULTILINE)
+    spoken = body[body.index("Say a sentence"):]  # the recording's prediction, over the speech model's classes
+    assert re.search(rf"^({'|'.join(speech.label_space)}) · \d+%$", spoken, re.MULTILINE), spoken[:500]
+    assert f"{speech.branch}, over its own {len(speech.label_space)} classes" in spoken

@@ -1,4 +1,5 @@
-"""Try it: a photo (the sample, an upload, or a PrivateTest face), a speech clip and a video through the published
+"""Try it: a photo (the sample, an upload, the camera, or a PrivateTest face), a speech clip (an upload or a
+microphone recording) and a video through the published
 models (or trained runs): the face box and landmarks, each branch's calibrated probabilities and the fused ones, and
 for a video the fused emotions over time (``fer predict VIDEO``'s pipeline) with a few annotated frames."""
 
@@ -65,9 +66,9 @@ if predictor is not None:
 
 # ------------------------------------------------------------------------------------------------- photo
 st.subheader("Photo")
-SAMPLE, UPLOAD, PRIVATE = "Sample photo", "Upload a photo", "Random PrivateTest image"
+SAMPLE, UPLOAD, CAMERA, PRIVATE = "Sample photo", "Upload a photo", "Camera", "Random PrivateTest image"
 fer_source = live.fer2013_source()
-source = st.radio("Image", [SAMPLE, UPLOAD] + ([PRIVATE] if fer_source else []), horizontal=True,
+source = st.radio("Image", [SAMPLE, UPLOAD, CAMERA] + ([PRIVATE] if fer_source else []), horizontal=True,
                   key="tryit_source")
 image, caption = None, ""
 if source == SAMPLE:
@@ -81,6 +82,13 @@ elif source == UPLOAD:
     if upload is not None:
         try:
             image, caption = uploads.open_image(upload.getvalue()), "your photo"
+        except uploads.UploadError as e:
+            st.error(f"Image refused: {e}")
+elif source == CAMERA:
+    shot = st.camera_input("Look at the camera", key="tryit_camera")  # the browser asks for the camera first
+    if shot is not None:
+        try:
+            image, caption = uploads.open_image(shot.getvalue()), "your camera"
         except uploads.UploadError as e:
             st.error(f"Image refused: {e}")
 else:
@@ -125,13 +133,20 @@ speech, speech_note = (None, live.no_model_note("audio", manifest)) if speech_so
 if speech is None:
     st.info(speech_note)
 else:
-    clip = st.file_uploader("Speech clip", type=list(uploads.AUDIO_TYPES), key="tryit_clip",
-                            max_upload_size=uploads.MAX_AUDIO_MB)
+    UPLOAD_CLIP, RECORD = "Upload a clip", "Record with the microphone"
+    clip_source = st.radio("Clip", [UPLOAD_CLIP, RECORD], horizontal=True, key="tryit_clip_source")
+    if clip_source == UPLOAD_CLIP:
+        clip = st.file_uploader("Speech clip", type=list(uploads.AUDIO_TYPES), key="tryit_clip",
+                                max_upload_size=uploads.MAX_AUDIO_MB)
+    else:  # a WAV file at the rate the speech models read
+        clip = st.audio_input("Say a sentence", sample_rate=16000, key="tryit_recording")
     probs, clip_note = None, None
     if clip is not None:
         try:
-            with uploads.audio_file(clip.getvalue(), clip.name) as clip_path:
-                st.audio(clip.getvalue())
+            name = clip.name if clip_source == UPLOAD_CLIP else "recording.wav"  # the recorder always gives WAV
+            with uploads.audio_file(clip.getvalue(), name) as clip_path:
+                if clip_source == UPLOAD_CLIP:  # the recorder plays its own recording back
+                    st.audio(clip.getvalue())
                 probs, clip_note = live.predict_clip(speech, clip_path)
         except uploads.UploadError as e:
             st.error(f"Clip refused: {e}")

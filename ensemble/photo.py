@@ -23,7 +23,7 @@ from PIL import Image
 from fer_core import zoo
 from fer_core.errors import UserError
 from fer_face import predict as face_predict
-from fer_face.faces import DEFAULT_DETECTOR, crop_window, load_image, to_gray
+from fer_face.faces import DEFAULT_DETECTOR, Detection, crop_window, load_image, to_gray
 from fer_face.landmarks import predict as landmark_predict
 from fer_face.landmarks.predict import LandmarkPredictor
 from fer_face.predict import FaceModel, face_crops
@@ -107,7 +107,12 @@ class PhotoPredictor:
         if isinstance(image, (str, Path)):
             image = load_image(image)
         gray = to_gray(image)
-        faces = face_crops(gray, all_faces=all_faces, detector=detector, min_face=min_face)
+        return self.score_faces(face_crops(gray, all_faces=all_faces, detector=detector, min_face=min_face))
+
+    def score_faces(self, faces: list[tuple[np.ndarray, Detection | None]], *,
+                    with_landmarks: bool = True) -> list[FusedFace]:
+        """Each (48x48 crop, detection) through the face model in one batch, the landmark model one by one (not
+        at all when ``with_landmarks`` is off: the fusion then renormalises over the face branch) and the fusion."""
         if not faces:
             return []
         face_logits = self.face.logits_crops(np.stack([c for c, _ in faces]))
@@ -117,7 +122,9 @@ class PhotoPredictor:
             branches: dict[str, np.ndarray | None] = {self.face.branch: p_face}
             fusion_inputs: dict[str, np.ndarray | None] = {self.face.branch: q_face}
             points = None
-            if self.landmarks is not None:
+            if self.landmarks is not None and not with_landmarks:
+                branches[self.landmarks.branch] = fusion_inputs[self.landmarks.branch] = None
+            elif self.landmarks is not None:
                 lm = self.landmarks.predict_image(crop, mode="crop")
                 branches[self.landmarks.branch] = lm["probs"]
                 fusion_inputs[self.landmarks.branch] = lm["fusion_input"]

@@ -30,21 +30,13 @@ def register(sub) -> None:
                     "file and the run goes on (exit 2 if any file could not be read).")
     p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE|DIR", help="photos, face crops or folders of them")
     p.add_argument("--all-faces", action="store_true", help="every face in each photo (default: the most confident)")
-    p.add_argument("--face", help="face model: a published name or a run directory (default: the shipped one)")
-    p.add_argument("--face-weights", type=Path, metavar="FILE",
-                   help="weights file of a published face model that does not ship (checked against its sha256)")
-    p.add_argument("--landmarks", help="landmark model: published name, run directory, or 'none' (default: shipped)")
-    p.add_argument("--fusion", help="fusion: published name, fusion run directory, or 'none' (default: the shipped "
-                                    "fusion when the face and landmark models are its members)")
-    p.add_argument("--detector", default="hog", choices=("hog", "cnn"),
-                   help="face detector (hog: fast, the default; cnn: dlib's CNN, slower; see docs/faces.md)")
+    add_model_arguments(p)
     p.add_argument("--min-face", type=int, metavar="PX",
                    help="photos: smallest face side to look for, in px of the photo (default: 80 px at the photo's "
                         "size, smaller photos upscaled); larger values detect faster")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write JSON (to OUT, or stdout)")
     out.add_argument("--csv", metavar="OUT", help="write one CSV row per face to OUT ('-' for stdout)")
-    p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     v = p.add_argument_group("video (mp4, mkv, webm, mov, avi; docs/video.md)")
     v.add_argument("--voice", help="speech model: published name, run directory, or 'none' (default: shipped)")
@@ -59,6 +51,19 @@ def register(sub) -> None:
     v.add_argument("--plot", metavar="OUT.png", help="plot of the fused probabilities over time")
     v.add_argument("--annotate", metavar="OUT.mp4", help="the video with boxes, labels and its sound")
     p.set_defaults(func=run_predict)
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """The models and the detector, shared by ``fer predict`` and ``fer live``."""
+    p.add_argument("--face", help="face model: a published name or a run directory (default: the shipped one)")
+    p.add_argument("--face-weights", type=Path, metavar="FILE",
+                   help="weights file of a published face model that does not ship (checked against its sha256)")
+    p.add_argument("--landmarks", help="landmark model: published name, run directory, or 'none' (default: shipped)")
+    p.add_argument("--fusion", help="fusion: published name, fusion run directory, or 'none' (default: the shipped "
+                                    "fusion when the face and landmark models are its members)")
+    p.add_argument("--detector", default="hog", choices=("hog", "cnn"),
+                   help="face detector (hog: fast, the default; cnn: dlib's CNN, slower; see docs/faces.md)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
 
 
 def image_files(inputs: list[Path]) -> list[Path]:

@@ -17,6 +17,7 @@ from fer_core.errors import UserError
 # subcommand -> module providing register(subparsers)
 SUBCOMMANDS: dict[str, str] = {
     "predict": "ensemble.predict_cli",
+    "live": "ensemble.live_cli",
     "models": "ensemble.models_cli",
     "data-info": "fer_face.data.cli",
     "face": "fer_face.cli",

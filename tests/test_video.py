@@ -1,7 +1,7 @@
 """Video with sound (ensemble/video.py): decode checks, tracking, speech windows, fusion per window, outputs.
 
-Clips are written with PyAV in tmp_path: scikit-image's astronaut sliding across a plain background (320x240,
-10 fps, 4 s) with a synthesised tone, or speech from espeak-ng when it is on PATH. The face and landmark models
+Clips are written in tmp_path (tests/video_fixtures.py: scikit-image's astronaut sliding across a plain background
+with a synthesised tone), or with speech from espeak-ng when it is on PATH. The face and landmark models
 are the test run's tiny synthetic runs (tests/conftest.py, `tiny_runs`); the speech model is the shipped
 one.
 """
@@ -12,12 +12,9 @@ import shutil
 import subprocess
 import sys
 
-import av
 import numpy as np
 import pytest
 import soundfile
-from PIL import Image
-from skimage import data
 
 from ensemble.fusion import FUSION_FILE, FittedFusion
 from ensemble.labels import LabelMapping
@@ -35,12 +32,11 @@ from fer_core.calibration import Calibrator
 from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
 from fer_face.faces import crop_face, detect_faces, to_gray
+from tests.video_fixtures import FPS, HEAD, SAMPLE_RATE, SECONDS, picture_frames, tone, write_clip
 
 # the shared fixture trains two tiny models once per test run: a minute on an idle machine, several on a busy one
 pytestmark = pytest.mark.timeout(900)
 
-SIZE, FPS, SECONDS, HEAD = (320, 240), 10, 4.0, 200
-SAMPLE_RATE = 16000
 QUIET = VideoOptions(progress=False)
 
 
@@ -72,35 +68,7 @@ def predictor(runs):
     return VideoPredictor(photo, shipped_voice())
 
 
-# -- clips -------------------------------------------------------------------------------------------------------
-def head_picture(side=HEAD):
-    return Image.fromarray(data.astronaut()[0:260, 90:350]).resize((side, side), Image.Resampling.BILINEAR)
-
-
-def picture_frames(n, size=SIZE, heads=None):
-    """RGB frames with the astronaut's head drawn per (left position of frame i, side in px) of ``heads``
-    (default: one head sliding left to right; [] no face)."""
-    width, height = size
-    if heads is None:
-        heads = [(lambda i: round(5 + i * (width - HEAD - 10) / max(1, n - 1)), HEAD)]
-    pictures = [(left, head_picture(side), side) for left, side in heads]
-    out = []
-    for i in range(n):
-        canvas = Image.new("RGB", size, (70, 90, 110))
-        for left, picture, side in pictures:
-            canvas.paste(picture, (left(i), (height - side) // 2))
-        out.append(np.asarray(canvas))
-    return out
-
-
-def tone(seconds=SECONDS, silent_after=None):
-    t = np.arange(round(SAMPLE_RATE * seconds)) / SAMPLE_RATE
-    wave = 0.3 * np.sin(2 * np.pi * 220 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
-    if silent_after is not None:
-        wave[t >= silent_after] = 0.0
-    return wave.astype(np.float32)
-
-
+# -- clips ---------------------------------------------------------------------------------------------------------
 def espeak_speech(seconds=SECONDS):
     espeak = shutil.which("espeak-ng")
     if espeak is None:
@@ -113,30 +81,6 @@ def espeak_speech(seconds=SECONDS):
     speech = to_mono_at(samples, rate, SAMPLE_RATE)[: len(wave) // 2]
     wave[: len(speech)] = speech
     return wave
-
-
-def write_clip(path, frames=None, wave=None, *, fps=FPS, vcodec="libx264", acodec="aac", faststart=False):
-    """A video of ``frames`` (None: no video stream) with ``wave`` as its mono soundtrack (None: no audio)."""
-    with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as out:
-        if frames is not None:
-            video = out.add_stream(vcodec, rate=fps)
-            video.height, video.width = frames[0].shape[:2]
-            video.pix_fmt = "yuv420p"
-        if wave is not None:
-            audio = out.add_stream(acodec, rate=48000 if acodec == "libopus" else SAMPLE_RATE)
-            audio.layout = "mono"
-        for frame in frames or []:
-            out.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        if frames is not None:
-            out.mux(video.encode())
-        if wave is not None:
-            if audio.rate != SAMPLE_RATE:
-                wave = np.repeat(wave, audio.rate // SAMPLE_RATE)
-            sound = av.AudioFrame.from_ndarray(wave[None], format="flt", layout="mono")
-            sound.sample_rate, sound.pts = audio.rate, 0
-            out.mux(audio.encode(sound))
-            out.mux(audio.encode())
-    return path
 
 
 N_FRAMES = round(SECONDS * FPS)

@@ -1,0 +1,182 @@
+"""Live emotion (ensemble/live.py, ``fer live``): sources, the newest-frame rule that keeps up with the source,
+tracking and the running average, the CLI's outputs and refusals.
+
+A video file stands in for a camera: it is released frame by frame at its own frame rate. The face and landmark
+models are the test run's tiny synthetic runs (tests/conftest.py, `tiny_runs`).
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from ensemble.live import LatestFrame, LiveOptions, TimeAverage, live_source, open_source, run_live
+from ensemble.photo import PhotoPredictor
+from fer_core.errors import DataError, UserError
+from tests.video_fixtures import FPS, HEAD, picture_frames, write_clip
+
+pytestmark = pytest.mark.timeout(900)  # the shared tiny runs train once per test run
+
+
+def fer(*args):
+    return subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_runs):
+    return PhotoPredictor.load(tiny_runs["face"], tiny_runs["landmarks"], tiny_runs["fusion"], device="cpu")
+
+
+@pytest.fixture
+def clip(tmp_path):
+    # 2 s at 10 frames/s, no sound, the head still: skipped frames do not move it out of its track
+    return write_clip(tmp_path / "astronaut.mp4", picture_frames(20, heads=[(lambda i: 60, HEAD)]))
+
+
+# -- sources ------------------------------------------------------------------------------------------------------
+def test_a_source_is_a_camera_number_a_device_a_url_or_a_file(clip):
+    assert live_source("0", platform="linux") == live_source("0", platform="linux2")
+    camera = live_source("2", platform="linux")
+    assert (camera.url, camera.format, camera.paced) == ("/dev/video2", "v4l2", False)
+    assert (live_source("0", platform="darwin").url, live_source("0", platform="darwin").format) == ("0", "avfoundation")
+    stream = live_source("rtsp://camera.local/stream")
+    assert (stream.url, stream.format, stream.paced) == ("rtsp://camera.local/stream", None, False)
+    assert live_source(str(clip)).paced  # a file plays at its own frame rate
+    named = live_source("video=Integrated Camera", "dshow")
+    assert (named.url, named.format, named.paced) == ("video=Integrated Camera", "dshow", False)
+    with pytest.raises(UserError, match="--format dshow"):
+        live_source("0", platform="win32")
+    with pytest.raises(UserError, match="no such camera, stream or file"):
+        live_source("missing.mp4")
+
+
+def test_a_source_that_does_not_open_is_one_line(tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all")
+    with pytest.raises(DataError, match="junk.mp4: cannot open") as e:
+        LatestFrame(live_source(str(junk)))
+    assert "\n" not in str(e.value)
+
+
+# -- the newest-frame rule ----------------------------------------------------------------------------------------
+def test_a_slow_consumer_gets_the_newest_frames_and_the_rest_are_counted_as_skipped(clip):
+    with open_source(str(clip)) as frames:
+        started = time.monotonic()
+        got = []
+        while (frame := frames.next()) is not None:
+            got.append(frame)
+            time.sleep(0.35)  # slower than the 10 frames/s the file is released at
+        elapsed = time.monotonic() - started
+    indices = [index for index, _, _ in got]
+    assert elapsed >= 1.5  # paced: 20 frames at 10 frames/s take about 2 s, not a burst
+    assert indices == sorted(indices) and 4 <= len(got) <= 10
+    assert frames.read == 20 and frames.taken == len(got) and frames.skipped == 20 - len(got)
+    times = [t for _, t, _ in got]
+    assert times[0] == pytest.approx(0.0) and times[-1] == pytest.approx(indices[-1] / FPS, abs=1e-3)
+
+
+def test_a_fast_consumer_gets_every_frame(clip):
+    with open_source(str(clip)) as frames:
+        got = []
+        while (frame := frames.next()) is not None:
+            got.append(frame[0])
+    assert got == list(range(20)) and frames.skipped == 0
+
+
+def test_closing_early_stops_the_decoder(clip):
+    with open_source(str(clip)) as frames:
+        frames.next()
+    assert not frames._thread.is_alive()
+
+
+# -- scoring ------------------------------------------------------------------------------------------------------
+def test_the_running_average_weighs_by_elapsed_time():
+    average = TimeAverage(tau_s=1.0)
+    first = average.update(0, 0.0, np.array([1.0, 0.0]))
+    assert first.tolist() == [1.0, 0.0]
+    moved = average.update(0, 1.0, np.array([0.0, 1.0]))  # one time constant later: 1 - 1/e of the way
+    assert moved == pytest.approx([math.exp(-1), 1 - math.exp(-1)])
+    assert average.update(1, 1.0, np.array([0.0, 1.0])).tolist() == [0.0, 1.0]  # another key starts afresh
+    average.keep({1})
+    assert average.update(0, 1.1, np.array([0.5, 0.5])).tolist() == [0.5, 0.5]  # a forgotten key starts afresh
+    assert TimeAverage(0.0).update(0, 0.0, np.array([0.2, 0.8])).tolist() == [0.2, 0.8]
+
+
+def test_live_updates_follow_the_face_and_match_the_photo_path(predictor, clip):
+    options = LiveOptions(every_n_frames=2, smooth_s=0.0)
+    with open_source(str(clip)) as frames:
+        updates = list(run_live(frames, predictor, options))
+    assert updates and [u.scored for u in updates] == list(range(1, len(updates) + 1))
+    assert updates[0].detection and all(u.t >= 0 for u in updates)
+    with_face = [u for u in updates if u.faces]
+    assert len(with_face) >= len(updates) - 1
+    assert {f.track for u in with_face for f in u.faces} == {0}  # one person, one id
+    first = with_face[0].faces[0]
+    left, top, right, bottom = first.box
+    assert right - left > HEAD // 4 and 60 < (left + right) / 2 < 60 + HEAD  # on the head, drawn at x 60
+    # with no averaging, a detection frame's probabilities are the fused prediction of that face crop
+    assert first.probs == pytest.approx(first.now.probs)
+    assert first.label == max(first.probs, key=first.probs.get)
+    followed = [u for u in with_face if not u.detection]
+    if followed:  # frames between detections: the face model alone, landmarks left out of the fusion
+        now = followed[0].faces[0].now
+        assert now.branches[predictor.landmarks.branch] is None and now.fused is not None
+
+
+def test_duration_stops_the_run(predictor, clip):
+    with open_source(str(clip)) as frames:
+        updates = list(run_live(frames, predictor, LiveOptions(duration_s=0.5)))
+    assert updates and all(u.t <= 0.5 for u in updates)
+
+
+def test_bad_options_are_refused():
+    for options, flag in [(LiveOptions(every_n_frames=0), "--every-n-frames"), (LiveOptions(max_faces=0), "--max-faces"),
+                          (LiveOptions(smooth_s=-1), "--smooth"), (LiveOptions(duration_s=0), "--duration"),
+                          (LiveOptions(detector="mtcnn"), "--detector")]:
+        with pytest.raises(UserError, match=flag):
+            options.check()
+
+
+# -- the command --------------------------------------------------------------------------------------------------
+def test_fer_live_prints_the_faces_and_logs_every_scored_frame(tiny_runs, clip, tmp_path):
+    log = tmp_path / "live.jsonl"
+    r = fer("live", str(clip), "--face", str(tiny_runs["face"]), "--landmarks", str(tiny_runs["landmarks"]),
+            "--fusion", str(tiny_runs["fusion"]), "--jsonl", str(log), "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert "face 0: " in r.stdout and r.stdout.strip().splitlines()[0].lstrip().startswith("0.0 s")
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert rows and [row["scored"] for row in rows] == list(range(1, len(rows) + 1))
+    assert rows[0]["faces"][0]["track"] == 0 and rows[0]["faces"][0]["label"] in rows[0]["faces"][0]["probs"]
+    summary = r.stderr.strip().splitlines()[-1]
+    assert f"20 frames read, {len(rows)} scored" in summary and "skipped to keep up" in summary
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_fer_live_streams_json_lines_to_stdout(tiny_runs, clip):
+    r = fer("live", str(clip), "--face", str(tiny_runs["face"]), "--landmarks", "none", "--fusion", "none",
+            "--jsonl", "-", "--duration", "1", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert rows and all(row["t"] <= 1.0 for row in rows)
+    assert "no fusion applied" in r.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["missing.mp4"], "error: missing.mp4: no such camera, stream or file"),
+    (["rtsp://127.0.0.1:9/stream"], "error: rtsp://127.0.0.1:9/stream: cannot open (Connection refused)"),
+    (["{clip}", "--smooth", "-1"], "error: --smooth -1.0: must be a finite number >= 0"),
+    (["{clip}", "--every-n-frames", "0"], "error: --every-n-frames 0: must be an integer >= 1"),
+    (["{clip}", "--duration", "0"], "error: --duration 0.0: must be a finite number > 0"),
+    (["{clip}", "--jsonl", "{tmp}/no/such/folder/x.jsonl"], "error: --jsonl {tmp}/no/such/folder/x.jsonl: its folder"),
+])
+def test_fer_live_refuses_bad_input_in_one_line(clip, tmp_path, argv, message):
+    argv = [a.replace("{clip}", str(clip)).replace("{tmp}", str(tmp_path)) for a in argv]
+    r = fer("live", *argv)
+    assert r.returncode == 2 and r.stderr.startswith(message.replace("{tmp}", str(tmp_path)))
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

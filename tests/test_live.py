@@ -7,9 +7,6 @@ models are the test run's tiny synthetic runs (tests/conftest.py, `tiny_runs`).
 
 import json
 import math
-import os
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -17,15 +14,11 @@ import pytest
 
 from ensemble.live import LatestFrame, LiveOptions, TimeAverage, live_source, open_source, run_live
 from ensemble.photo import PhotoPredictor
+from fer_core.cli import main
 from fer_core.errors import DataError, UserError
 from tests.video_fixtures import FPS, HEAD, picture_frames, write_clip
 
 pytestmark = pytest.mark.timeout(900)  # the shared tiny runs train once per test run
-
-
-def fer(*args):
-    return subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 @pytest.fixture(scope="module")
@@ -144,39 +137,42 @@ def test_bad_options_are_refused():
 
 
 # -- the command --------------------------------------------------------------------------------------------------
-def test_fer_live_prints_the_faces_and_logs_every_scored_frame(tiny_runs, clip, tmp_path):
+def test_fer_live_prints_the_faces_and_logs_every_scored_frame(tiny_runs, clip, tmp_path, capsys):
     log = tmp_path / "live.jsonl"
-    r = fer("live", str(clip), "--face", str(tiny_runs["face"]), "--landmarks", str(tiny_runs["landmarks"]),
-            "--fusion", str(tiny_runs["fusion"]), "--jsonl", str(log), "--device", "cpu")
-    assert r.returncode == 0, r.stderr
-    assert "face 0: " in r.stdout and r.stdout.strip().splitlines()[0].lstrip().startswith("0.0 s")
+    code = main(["live", str(clip), "--face", str(tiny_runs["face"]), "--landmarks", str(tiny_runs["landmarks"]),
+                 "--fusion", str(tiny_runs["fusion"]), "--jsonl", str(log), "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "face 0: " in out and out.strip().splitlines()[0].lstrip().startswith("0.0 s")
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert rows and [row["scored"] for row in rows] == list(range(1, len(rows) + 1))
     assert rows[0]["faces"][0]["track"] == 0 and rows[0]["faces"][0]["label"] in rows[0]["faces"][0]["probs"]
-    summary = r.stderr.strip().splitlines()[-1]
+    summary = err.strip().splitlines()[-1]
     assert f"20 frames read, {len(rows)} scored" in summary and "skipped to keep up" in summary
-    assert not list(tmp_path.glob("*.tmp*"))
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["astronaut.mp4", "live.jsonl"]  # no temp file left
 
 
-def test_fer_live_streams_json_lines_to_stdout(tiny_runs, clip):
-    r = fer("live", str(clip), "--face", str(tiny_runs["face"]), "--landmarks", "none", "--fusion", "none",
-            "--jsonl", "-", "--duration", "1", "--device", "cpu")
-    assert r.returncode == 0, r.stderr
-    rows = [json.loads(line) for line in r.stdout.splitlines()]
+def test_fer_live_streams_json_lines_to_stdout(tiny_runs, clip, capsys):
+    code = main(["live", str(clip), "--face", str(tiny_runs["face"]), "--landmarks", "none", "--fusion", "none",
+                 "--jsonl", "-", "--duration", "1", "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
     assert rows and all(row["t"] <= 1.0 for row in rows)
-    assert "no fusion applied" in r.stderr
+    assert "no fusion applied" in err
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["missing.mp4"], "error: missing.mp4: no such camera, stream or file"),
-    (["rtsp://127.0.0.1:9/stream"], "error: rtsp://127.0.0.1:9/stream: cannot open (Connection refused)"),
-    (["{clip}", "--smooth", "-1"], "error: --smooth -1.0: must be a finite number >= 0"),
-    (["{clip}", "--every-n-frames", "0"], "error: --every-n-frames 0: must be an integer >= 1"),
-    (["{clip}", "--duration", "0"], "error: --duration 0.0: must be a finite number > 0"),
-    (["{clip}", "--jsonl", "{tmp}/no/such/folder/x.jsonl"], "error: --jsonl {tmp}/no/such/folder/x.jsonl: its folder"),
+    (["missing.mp4"], "missing.mp4: no such camera, stream or file"),
+    (["rtsp://127.0.0.1:9/stream"], "rtsp://127.0.0.1:9/stream: cannot open (Connection refused)"),
+    (["{clip}", "--smooth", "-1"], "--smooth -1.0: must be a finite number >= 0"),
+    (["{clip}", "--every-n-frames", "0"], "--every-n-frames 0: must be an integer >= 1"),
+    (["{clip}", "--duration", "0"], "--duration 0.0: must be a finite number > 0"),
+    (["{clip}", "--jsonl", "{tmp}/no/such/folder/x.jsonl"], "--jsonl {tmp}/no/such/folder/x.jsonl: its folder"),
 ])
-def test_fer_live_refuses_bad_input_in_one_line(clip, tmp_path, argv, message):
+def test_fer_live_refuses_bad_input_in_one_line(clip, tmp_path, capsys, argv, message):
     argv = [a.replace("{clip}", str(clip)).replace("{tmp}", str(tmp_path)) for a in argv]
-    r = fer("live", *argv)
-    assert r.returncode == 2 and r.stderr.startswith(message.replace("{tmp}", str(tmp_path)))
-    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    code = main(["live", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: " + message.replace("{tmp}", str(tmp_path)))
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

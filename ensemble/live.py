@@ -1,55 +1,55 @@
-"""Live emotion from a camera, a network stream or a video played in real time: the fused, calibrated emotion of
-the faces in view, updated as fast as this machine can score frames.
+"""Live emotion from a camera, a network stream or a video played in real time, with its voice when there is sound:
+the fused, calibrated emotion of the faces in view, updated as fast as this machine can score frames.
 
-    from ensemble.live import LiveOptions, open_source, run_live
-    from ensemble.photo import PhotoPredictor
+    from ensemble.live import LiveOptions, run_live
+    from ensemble.live_source import open_source
+    from ensemble.video import VideoPredictor
     with open_source("0") as frames:                     # the first camera (or "rtsp://...", or "clip.mp4")
-        for update in run_live(frames, PhotoPredictor.load(), LiveOptions()):
+        for update in run_live(frames, VideoPredictor.load(), LiveOptions()):
             for face in update.faces:
-                print(update.t, face.track, face.label, face.probs)
+                print(update.t, face.track, face.label, face.fused)
 
 How (docs/video.md, "Live"):
 
-* A background thread decodes the source with PyAV and keeps only its newest frame (from the first request on,
-  after the models are loaded and warmed up). Scoring takes the newest frame
-  as soon as it is done with the previous one, so the output never falls behind the source: frames that arrive in
-  the meantime are skipped, and counted. A video file is released frame by frame at its own frame rate, as a
-  camera would deliver it.
+* The source is read by ``live_source``: the newest frame is scored as soon as the previous one is done, so the
+  output never falls behind the source; frames that arrive meanwhile are skipped and counted.
 * Faces are followed with the video path's tracker (``video_track``): detection on every ``every_n_frames``-th
-  scored frame, the boxes held in between. The face model scores every tracked face on every scored frame; the
-  landmark model only on detection frames (the fusion renormalises over the face branch on the others).
-* Per face track, the fused probabilities are averaged over time with an exponential weight of time constant
-  ``smooth_s`` seconds (0: no averaging); the label is the average's top class.
+  scored frame, the boxes held in between. The face model scores every tracked face on every scored frame, the
+  landmark model only on detection frames.
+* Per face track, each branch's probabilities are averaged over time with an exponential weight of time constant
+  ``smooth_s`` seconds (0: the newest only), each over the frames where it has a prediction; the averages are then
+  fused as a video's windows are (``video_fusion.WindowFusion``).
+* With sound (the source's own audio, or a microphone), the last ``window_s`` seconds (at the start: all there is,
+  from ``hop_s`` seconds on) are scored by the speech model every ``hop_s`` seconds of sound, unless they are silence (``video_voice``'s rule, against the loudest window so
+  far); the newest voice prediction is pooled into every face's fusion until the next one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import sys
-import threading
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any, Iterator
 
-import av
-import av.logging
 import numpy as np
 
-from fer_core.errors import DataError, UserError
-from fer_face.faces import DEFAULT_DETECTOR, DETECTORS, Detection, crop_face, detect_faces
+from fer_audio.decode import MIN_SECONDS
+from fer_audio.labels import to_fer7_probs
+from fer_core.errors import UserError
+from fer_core.labels import FER7
+from fer_face.faces import DEFAULT_DETECTOR, DETECTORS, crop_face, detect_faces
 from fer_face.landmarks.extract import get_predictor
 
-from ensemble.photo import FusedFace, PhotoPredictor
+from ensemble.live_source import AudioTail, LatestFrame, Microphone
+from ensemble.video import VideoPredictor, landmark_logits
+from ensemble.video_result import named_probs
 from ensemble.video_track import FaceTracker
+from ensemble.video_voice import DEFAULT_SILENCE_DB, FLOOR_DBFS, rms_dbfs
 
 # Detection (dlib HOG, 30-40 ms a 640x480 frame on one core) on every 3rd scored frame: the face is re-found a few
 # times a second while most frames only pay for the face network.
 DEFAULT_EVERY_N_FRAMES = 3
 DEFAULT_SMOOTH_S = 1.0
-CAMERA_FORMATS = {"linux": "v4l2", "darwin": "avfoundation", "win32": "dshow"}  # FFmpeg's capture devices
-OPEN_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,11 @@ class LiveOptions:
     every_n_frames: int = DEFAULT_EVERY_N_FRAMES  # detect faces on every n-th scored frame
     max_faces: int = 1  # faces followed at once, the most confident
     detector: str = DEFAULT_DETECTOR
-    smooth_s: float = DEFAULT_SMOOTH_S  # time constant of each face's running average; 0: this frame only
+    smooth_s: float = DEFAULT_SMOOTH_S  # time constant of each face's running averages; 0: this frame only
     duration_s: float | None = None  # stop after this many seconds of the source (None: until it ends)
+    window_s: float = 3.0  # seconds of sound per voice prediction
+    hop_s: float = 1.0  # seconds of sound between voice predictions
+    silence_db: float = DEFAULT_SILENCE_DB
 
     def check(self) -> None:
         problems = []
@@ -72,152 +75,40 @@ class LiveOptions:
             problems.append(f"--smooth must be a number of seconds >= 0 (got {self.smooth_s})")
         if self.duration_s is not None and not (self.duration_s > 0 and math.isfinite(self.duration_s)):
             problems.append(f"--duration must be a number of seconds > 0 (got {self.duration_s})")
+        if not (self.window_s > 0 and 0 < self.hop_s <= self.window_s):
+            problems.append(f"need --window > 0 and 0 < --hop <= --window (got {self.window_s}, {self.hop_s})")
         if problems:
             raise UserError("; ".join(problems))
 
 
-# -- the source ---------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LiveSource:
-    """What FFmpeg opens: ``url`` with the input ``format`` (None: guessed); ``paced``: a file played in real time."""
-
-    spec: str
-    url: str
-    format: str | None
-    paced: bool
-
-
-def live_source(spec: str, input_format: str | None = None, platform: str = sys.platform) -> LiveSource:
-    """A camera number (``0``), a capture device (``/dev/video0``, ``video=Name`` with ``--format dshow``), a stream
-    URL (``rtsp://``, ``http://``, ``udp://`` ...) or a video file; a one-line UserError for anything else."""
-    if input_format is not None:  # the user names FFmpeg's input format: the spec goes to it as written
-        return LiveSource(spec, spec, input_format, paced=False)
-    if spec.isdigit():
-        camera_format = CAMERA_FORMATS.get(platform if platform in CAMERA_FORMATS else platform.rstrip("0123456789"))
-        if camera_format == "v4l2":
-            return LiveSource(spec, f"/dev/video{spec}", "v4l2", paced=False)
-        if camera_format == "avfoundation":
-            return LiveSource(spec, spec, "avfoundation", paced=False)
-        raise UserError(f"camera {spec}: on this system name the camera for FFmpeg, e.g. 'video=Integrated Camera' "
-                        "--format dshow (list them: ffmpeg -list_devices true -f dshow -i dummy)")
-    if "://" in spec:
-        return LiveSource(spec, spec, None, paced=False)
-    path = Path(spec)
-    if path.is_char_device():
-        return LiveSource(spec, spec, CAMERA_FORMATS.get(platform), paced=False)
-    if path.is_file():
-        return LiveSource(spec, spec, None, paced=True)
-    raise UserError(f"{spec}: no such camera, stream or file; give a camera number (0), a device (/dev/video0), "
-                    "a stream URL (rtsp://...) or a video file")
-
-
-class LatestFrame:
-    """Decodes a source on a background thread and keeps only its newest frame (grayscale).
-
-    ``read`` counts the frames decoded, ``taken`` those handed out by ``next``; the rest were replaced by a newer
-    frame before anyone asked for them (skipped).
-    """
-
-    def __init__(self, source: LiveSource, open_timeout_s: float = OPEN_TIMEOUT_S):
-        self.source = source
-        try:
-            with av.logging.Capture():  # FFmpeg's own log line would come before ours
-                self._container = av.open(source.url, format=source.format, timeout=open_timeout_s,
-                                          metadata_errors="ignore")
-        except (av.error.FFmpegError, OSError) as e:
-            raise DataError(f"{source.spec}: cannot open ({getattr(e, 'strerror', None) or e.__class__.__name__}); "
-                            "check the camera number, device, URL or file") from None
-        if not self._container.streams.video:
-            self._container.close()
-            raise DataError(f"{source.spec}: no video stream")
-        self._stream = self._container.streams.video[0]
-        # one decoding thread, as for video files (ensemble.video_decode.iter_frames)
-        self._stream.codec_context.thread_count = 1
-        self._cond = threading.Condition()
-        self._frame: tuple[int, float, np.ndarray] | None = None
-        self._stop = threading.Event()
-        self._ended = False
-        self.error: DataError | None = None
-        self.read = self.taken = 0
-        self._last_taken = -1
-        # started by the first next(): a file's clock and a camera's stream begin when someone is ready to score
-        self._thread = threading.Thread(target=self._decode, name="fer-live-decoder", daemon=True)
-
-    def _decode(self) -> None:
-        start_wall, first = None, None
-        try:
-            for index, frame in enumerate(self._container.decode(self._stream)):
-                if self._stop.is_set():
-                    break
-                t = float(frame.time) if frame.time is not None else index / float(self._stream.average_rate or 30)
-                if first is None:
-                    start_wall, first = time.monotonic(), t
-                if self.source.paced:  # release each frame at its own time, as a camera would
-                    delay = start_wall + (t - first) - time.monotonic()
-                    if delay > 0 and self._stop.wait(delay):
-                        break
-                gray = frame.to_ndarray(format="gray")
-                with self._cond:
-                    self._frame = (index, t - first, gray)
-                    self.read += 1
-                    self._cond.notify_all()
-        except av.error.FFmpegError as e:
-            self.error = DataError(f"{self.source.spec}: the stream broke off "
-                                   f"({getattr(e, 'strerror', None) or e.__class__.__name__})")
-        finally:
-            with self._cond:
-                self._ended = True
-                self._cond.notify_all()
-
-    def next(self) -> tuple[int, float, np.ndarray] | None:
-        """The newest frame not handed out yet, waiting for one; None once the source has ended."""
-        if self._thread.ident is None:
-            self._thread.start()
-        with self._cond:
-            self._cond.wait_for(lambda: self._ended or (self._frame is not None and self._frame[0] > self._last_taken))
-            if self._frame is None or self._frame[0] <= self._last_taken:
-                if self.error is not None:
-                    raise self.error
-                return None
-            self._last_taken = self._frame[0]
-            self.taken += 1
-            return self._frame
-
-    @property
-    def skipped(self) -> int:
-        with self._cond:
-            return self.read - self.taken - int(self._frame is not None and self._frame[0] > self._last_taken)
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.ident is not None:
-            self._thread.join(timeout=OPEN_TIMEOUT_S)
-        if not self._thread.is_alive():
-            self._container.close()
-
-
-@contextlib.contextmanager
-def open_source(spec: str, input_format: str | None = None) -> Iterator[LatestFrame]:
-    frames = LatestFrame(live_source(spec, input_format))
-    try:
-        yield frames
-    finally:
-        frames.close()
-
-
-# -- scoring ------------------------------------------------------------------------------------------------------
 @dataclass
 class LiveFace:
     track: int
     box: tuple[int, int, int, int]
-    label: str  # top class of ``probs``
-    probs: dict[str, float]  # the fused probabilities averaged over time (``smooth_s``)
-    now: FusedFace = field(repr=False)  # this frame's prediction: each branch and the fusion
+    label: str | None  # top class of ``fused``
+    fused: dict[str, float] | None  # the branches' time averages fused, with the newest voice prediction
+    branches: dict[str, dict[str, float] | None]  # each branch's time average (voice: the newest, in FER7)
 
     def as_dict(self) -> dict[str, Any]:
+        rounded = lambda p: None if p is None else {k: round(v, 6) for k, v in p.items()}  # noqa: E731
         return {"track": self.track, "box": list(self.box), "label": self.label,
-                "confidence": round(self.probs[self.label], 6), "probs": {k: round(v, 6) for k, v in self.probs.items()},
-                "now": {k: v for k, v in self.now.as_dict().items() if k not in ("face", "box", "detector_score")}}
+                "confidence": None if self.label is None else round(self.fused[self.label], 6),
+                "fused": rounded(self.fused), "branches": {k: rounded(v) for k, v in self.branches.items()}}
+
+
+@dataclass
+class LiveVoice:
+    """The newest voice prediction: the window's end (source seconds of sound), level, and probabilities."""
+
+    end: float
+    level_db: float
+    sound: bool
+    probs: dict[str, float] | None  # the speech model's own labels; None: silence
+    fer7: np.ndarray | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"end": round(self.end, 4), "level_db": round(self.level_db, 2), "sound": self.sound,
+                "probs": None if self.probs is None else {k: round(v, 6) for k, v in self.probs.items()}}
 
 
 @dataclass
@@ -226,56 +117,118 @@ class LiveUpdate:
     t: float  # its time in seconds from the source's first frame
     detection: bool  # faces were detected on this frame (else followed)
     faces: list[LiveFace]
-    seconds: float  # time spent scoring this frame
+    voice: LiveVoice | None  # the newest voice prediction (None: no sound yet, or no speech model)
+    seconds: float  # time spent scoring this frame (and the voice, when it was due)
     read: int  # frames decoded so far
     scored: int  # frames scored so far, this one included
 
     def as_dict(self) -> dict[str, Any]:
         return {"frame": self.frame, "t": round(self.t, 4), "detection": self.detection,
                 "ms": round(1000 * self.seconds, 2), "read": self.read, "scored": self.scored,
-                "faces": [f.as_dict() for f in self.faces]}
+                "faces": [f.as_dict() for f in self.faces],
+                "voice": None if self.voice is None else self.voice.as_dict()}
 
 
 class TimeAverage:
-    """Per key, an exponentially weighted average over time: a new value at time t moves the average by
-    1 - exp(-dt / tau) of the way, dt the time since the key's last value (tau 0: the newest value)."""
+    """Per key, an exponentially weighted average over time: a value at time t moves the average 1 - exp(-dt / tau)
+    of the way, dt the time since the key's last value (tau 0: the newest value). A NaN row is no value: the average
+    stays as it was (NaN until a first value)."""
 
     def __init__(self, tau_s: float):
         self.tau_s = tau_s
-        self._state: dict[int, tuple[float, np.ndarray]] = {}
+        self._state: dict[Any, tuple[float, np.ndarray]] = {}
 
-    def update(self, key: int, t: float, value: np.ndarray) -> np.ndarray:
+    def update(self, key: Any, t: float, value: np.ndarray) -> np.ndarray:
+        value = np.asarray(value, np.float64)
         previous = self._state.get(key)
+        if not np.isfinite(value).all():
+            return previous[1] if previous is not None else np.full(value.shape, np.nan)
         if previous is None or self.tau_s == 0:
-            average = np.asarray(value, np.float64)
+            average = value
         else:
             weight = 1.0 - math.exp(-max(t - previous[0], 0.0) / self.tau_s)
-            average = previous[1] + weight * (np.asarray(value, np.float64) - previous[1])
+            average = previous[1] + weight * (value - previous[1])
         self._state[key] = (t, average)
         return average
 
-    def keep(self, keys: set[int]) -> None:
-        self._state = {k: v for k, v in self._state.items() if k in keys}
+    def keep(self, keep: Any) -> None:
+        """Forget the keys for which ``keep(key)`` is false."""
+        self._state = {k: v for k, v in self._state.items() if keep(k)}
 
 
-def warm_up(predictor: PhotoPredictor, detector: str) -> None:
+class VoiceScorer:
+    """Scores the newest ``window_s`` seconds of an ``AudioTail`` every ``hop_s`` seconds of sound."""
+
+    def __init__(self, predictor: VideoPredictor, sound: AudioTail, options: LiveOptions):
+        self.voice, self.sound, self.options = predictor.voice, sound, options
+        self.loudest = -np.inf
+        self.latest: LiveVoice | None = None
+        # the first predictions come from the sound there is, once it is a hop long (and long enough for the model)
+        self.first_s = min(options.window_s, max(options.hop_s, MIN_SECONDS))
+
+    def due(self) -> bool:
+        end = self.sound.end_t
+        return end >= self.first_s and (self.latest is None or end - self.latest.end >= self.options.hop_s)
+
+    def score(self) -> LiveVoice | None:
+        got = self.sound.last(self.options.window_s, at_least=self.first_s)
+        if got is None:
+            return self.latest
+        wave, end = got
+        level = rms_dbfs(wave)
+        self.loudest = max(self.loudest, level)
+        is_sound = bool(level > FLOOR_DBFS and level >= self.loudest - self.options.silence_db)
+        probs = fer7 = None
+        if is_sound:
+            p = self.voice.calibrator.probs(self.voice.logits_for_waves([wave]))
+            probs, fer7 = named_probs(self.voice.label_space, p[0]), to_fer7_probs(p, self.voice.label_space)[0]
+        self.latest = LiveVoice(end, level, is_sound, probs, fer7)
+        return self.latest
+
+
+def warm_up(predictor: VideoPredictor, detector: str) -> None:
     """Load what loads on first use (the detector, the 68-point predictor, the networks' first call), so the first
     frame is scored as fast as the others."""
+    photo = predictor.photo
     blank = np.full((96, 96), 128, np.uint8)
     detect_faces(blank, detector)
-    if predictor.landmarks is not None:
+    photo.face.logits_crops(blank[None, :48, :48])
+    if photo.landmarks is not None:
         get_predictor()
-    predictor.score_faces([(blank[:48, :48], None)])
+        landmark_logits(photo.landmarks, [blank[:48, :48]])
+    if predictor.voice is not None:
+        predictor.voice.logits_for_waves([np.zeros(predictor.voice.sample_rate, np.float32)])
 
 
-def run_live(frames: LatestFrame, predictor: PhotoPredictor, options: LiveOptions = LiveOptions()
-             ) -> Iterator[LiveUpdate]:
+def sound_for(frames: LatestFrame, predictor: VideoPredictor, options: LiveOptions,
+              microphone: Microphone | None = None) -> AudioTail | None:
+    """The audio the voice is scored on: the microphone's when one is given, else the source's own audio stream;
+    None without a speech model or without sound."""
+    if predictor.voice is None:
+        return None
+    tail = AudioTail(predictor.voice.sample_rate, options.window_s)
+    if microphone is not None:
+        microphone.sound = tail
+    elif frames.has_audio:
+        frames.sound = tail
+    else:
+        return None
+    return tail
+
+
+def run_live(frames: LatestFrame, predictor: VideoPredictor, options: LiveOptions = LiveOptions(), *,
+             microphone: Microphone | None = None) -> Iterator[LiveUpdate]:
     """One update per scored frame, until the source ends or ``options.duration_s`` of it has passed."""
     options.check()
+    photo = predictor.photo
     tracker = FaceTracker(max_faces=options.max_faces, every_n_frames=options.every_n_frames,
                           detector=options.detector)
     average = TimeAverage(options.smooth_s)
+    sound = sound_for(frames, predictor, options, microphone)
+    voice = VoiceScorer(predictor, sound, options) if sound is not None else None
     warm_up(predictor, options.detector)
+    if microphone is not None:
+        microphone.start()
     scored = 0
     while (got := frames.next()) is not None:
         index, t, gray = got
@@ -283,15 +236,52 @@ def run_live(frames: LatestFrame, predictor: PhotoPredictor, options: LiveOption
             return
         started = time.perf_counter()
         tracks, detection = tracker.step(gray)
-        crops = [(crop_face(gray, track.box), Detection(track.box, track.score)) for track in tracks]
+        latest = voice.score() if voice is not None and voice.due() else (voice.latest if voice else None)
         faces = []
-        for track, now in zip(tracks, predictor.score_faces(crops, with_landmarks=detection)):
-            labels = list(now.probs)
-            smoothed = dict(zip(labels, map(float, average.update(track.id, t, np.array(list(now.probs.values()))))))
-            faces.append(LiveFace(track.id, tuple(track.box), max(smoothed, key=smoothed.get), smoothed, now))
-        average.keep({track.id for track in tracks})
+        if tracks:
+            crops = [crop_face(gray, track.box) for track in tracks]
+            face_logits = photo.face.logits_crops(np.stack(crops))
+            rows = {"face": photo.face.calibrator.probs(face_logits),
+                    "face_input": photo.face.calibrator.smooth_probs(face_logits)}
+            if photo.landmarks is not None:
+                lm_logits = landmark_logits(photo.landmarks, crops) if detection \
+                    else np.full((len(crops), len(photo.landmarks.label_space)), np.nan)
+                rows["landmarks"] = photo.landmarks.calibrator.probs(lm_logits)
+                rows["landmarks_input"] = photo.landmarks.calibrator.smooth_probs(lm_logits)
+            averaged = {name: np.stack([average.update((track.id, name), t, row) for track, row in zip(tracks, values)])
+                        for name, values in rows.items()}
+            faces = _fused_faces(predictor, tracks, averaged, latest)
+        ids = {track.id for track in tracks}
+        average.keep(lambda key: key[0] in ids)
         scored += 1
-        yield LiveUpdate(index, t, detection, faces, time.perf_counter() - started, frames.read, scored)
+        yield LiveUpdate(index, t, detection, faces, latest, time.perf_counter() - started, frames.read, scored)
+
+
+def _fused_faces(predictor: VideoPredictor, tracks, averaged: dict[str, np.ndarray],
+                 voice: LiveVoice | None) -> list[LiveFace]:
+    photo = predictor.photo
+    n = len(tracks)
+    voice_native = voice_fer7 = None
+    if predictor.voice is not None:
+        present = voice is not None and voice.probs is not None
+        voice_native = np.tile([voice.probs[c] for c in predictor.voice.label_space], (n, 1)) if present \
+            else np.full((n, len(predictor.voice.label_space)), np.nan)
+        voice_fer7 = np.tile(voice.fer7, (n, 1)) if present else np.full((n, len(FER7)), np.nan)
+    landmarks = averaged.get("landmarks")
+    _, fused = predictor.fusion.fuse(averaged["face"], landmarks, voice_native, voice_fer7,
+                                     face_input=averaged["face_input"], landmarks_input=averaged.get("landmarks_input"))
+    labels = tuple(predictor.fusion.label_space)
+    out = []
+    for k, track in enumerate(tracks):
+        branches = {photo.face.branch: named_probs(photo.face.label_space, averaged["face"][k])}
+        if photo.landmarks is not None:
+            branches[photo.landmarks.branch] = named_probs(photo.landmarks.label_space, landmarks[k])
+        if predictor.voice is not None:
+            branches[predictor.voice.branch] = named_probs(FER7, voice_fer7[k])
+        fused_k = named_probs(labels, fused[k])
+        out.append(LiveFace(track.id, tuple(track.box), None if fused_k is None else max(fused_k, key=fused_k.get),
+                            fused_k, branches))
+    return out
 
 
 @dataclass
@@ -303,7 +293,6 @@ class LiveSummary:
     scored: int
     skipped: int
     median_ms: float | None
-    labels: dict[int, str] = field(default_factory=dict)  # track -> its last label
 
     def line(self) -> str:
         rate = f", {self.scored / self.seconds:.1f} scored/s" if self.seconds > 0 else ""

@@ -11,7 +11,7 @@ LAYER = {"fer_core": 0, "fer_face": 1, "fer_audio": 1, "ensemble": 2, "dashboard
 # what serves a photo, a video or a shipped model; none of it may reach the training loop
 INFERENCE = ["fer_face.predict", "fer_face.inference", "fer_face.landmarks.predict", "fer_audio.predict",
              "fer_audio.inference", "ensemble.photo", "ensemble.video", "ensemble.predict_cli", "ensemble.live",
-             "ensemble.live_cli"]
+             "ensemble.live_source", "ensemble.live_cli"]
 TRAINING = {"fer_core.loop", "fer_face.train", "fer_audio.train"}
 
 

@@ -1,8 +1,9 @@
 """Live emotion (ensemble/live.py, ``fer live``): sources, the newest-frame rule that keeps up with the source,
 tracking and the running average, the CLI's outputs and refusals.
 
-A video file stands in for a camera: it is released frame by frame at its own frame rate. The face and landmark
-models are the test run's tiny synthetic runs (tests/conftest.py, `tiny_runs`).
+A video file stands in for a camera (it is released frame by frame at its own frame rate), a WAV file for a
+microphone. The face and landmark models are the test run's tiny synthetic runs (tests/conftest.py, `tiny_runs`);
+the speech model is the shipped one.
 """
 
 import json
@@ -12,24 +13,44 @@ import time
 import numpy as np
 import pytest
 
-from ensemble.live import LatestFrame, LiveOptions, TimeAverage, live_source, open_source, run_live
+import soundfile
+
+from ensemble.live import LiveOptions, TimeAverage, run_live
+from ensemble.live_source import LatestFrame, Microphone, live_source, microphone_source, open_source
 from ensemble.photo import PhotoPredictor
+from ensemble.video import VideoPredictor
+from fer_audio.predict import AudioPredictor
+from fer_core import zoo
 from fer_core.cli import main
 from fer_core.errors import DataError, UserError
-from tests.video_fixtures import FPS, HEAD, picture_frames, write_clip
+from fer_core.labels import FER7
+from tests.video_fixtures import FPS, HEAD, SAMPLE_RATE, picture_frames, tone, write_clip
 
 pytestmark = pytest.mark.timeout(900)  # the shared tiny runs train once per test run
 
 
+def shipped_voice() -> AudioPredictor:
+    manifest = zoo.load_manifest(zoo.SHIPPED_DIR)
+    return AudioPredictor.from_zoo(manifest.default_model("audio"), device="cpu", manifest=manifest)
+
+
 @pytest.fixture(scope="module")
 def predictor(tiny_runs):
-    return PhotoPredictor.load(tiny_runs["face"], tiny_runs["landmarks"], tiny_runs["fusion"], device="cpu")
+    photo = PhotoPredictor.load(tiny_runs["face"], tiny_runs["landmarks"], tiny_runs["fusion"], device="cpu")
+    return VideoPredictor(photo, shipped_voice())
+
+
+STILL_HEAD = [(lambda i: 60, HEAD)]  # skipped frames do not move it out of its track
 
 
 @pytest.fixture
 def clip(tmp_path):
-    # 2 s at 10 frames/s, no sound, the head still: skipped frames do not move it out of its track
-    return write_clip(tmp_path / "astronaut.mp4", picture_frames(20, heads=[(lambda i: 60, HEAD)]))
+    return write_clip(tmp_path / "astronaut.mp4", picture_frames(20, heads=STILL_HEAD))  # 2 s at 10 frames/s, silent
+
+
+@pytest.fixture
+def clip_with_sound(tmp_path):
+    return write_clip(tmp_path / "speaking.mp4", picture_frames(25, heads=STILL_HEAD), tone(2.5))
 
 
 # -- sources ------------------------------------------------------------------------------------------------------
@@ -47,6 +68,12 @@ def test_a_source_is_a_camera_number_a_device_a_url_or_a_file(clip):
         live_source("0", platform="win32")
     with pytest.raises(UserError, match="no such camera, stream or file"):
         live_source("missing.mp4")
+    assert (microphone_source(None, platform="linux").url, microphone_source(None, platform="linux").format) == \
+        ("default", "alsa")
+    assert microphone_source(None, platform="darwin").url == ":0"
+    assert microphone_source("hw:1,0", platform="linux").url == "hw:1,0"
+    with pytest.raises(UserError, match="audio=Microphone"):
+        microphone_source(None, platform="win32")
 
 
 def test_a_source_that_does_not_open_is_one_line(tmp_path):
@@ -96,30 +123,81 @@ def test_the_running_average_weighs_by_elapsed_time():
     moved = average.update(0, 1.0, np.array([0.0, 1.0]))  # one time constant later: 1 - 1/e of the way
     assert moved == pytest.approx([math.exp(-1), 1 - math.exp(-1)])
     assert average.update(1, 1.0, np.array([0.0, 1.0])).tolist() == [0.0, 1.0]  # another key starts afresh
-    average.keep({1})
+    average.keep(lambda key: key == 1)
     assert average.update(0, 1.1, np.array([0.5, 0.5])).tolist() == [0.5, 0.5]  # a forgotten key starts afresh
     assert TimeAverage(0.0).update(0, 0.0, np.array([0.2, 0.8])).tolist() == [0.2, 0.8]
+    gaps = TimeAverage(tau_s=1.0)
+    assert np.isnan(gaps.update("k", 0.0, np.array([np.nan, np.nan]))).all()  # no value yet
+    gaps.update("k", 0.0, np.array([1.0, 0.0]))
+    assert gaps.update("k", 0.5, np.array([np.nan, np.nan])).tolist() == [1.0, 0.0]  # a missing value keeps it
+    assert gaps.update("k", 1.0, np.array([0.0, 1.0])) == pytest.approx([math.exp(-1), 1 - math.exp(-1)])
 
 
-def test_live_updates_follow_the_face_and_match_the_photo_path(predictor, clip):
+def test_live_updates_follow_the_face_and_fuse_its_branches(predictor, clip):
     options = LiveOptions(every_n_frames=2, smooth_s=0.0)
     with open_source(str(clip)) as frames:
         updates = list(run_live(frames, predictor, options))
     assert updates and [u.scored for u in updates] == list(range(1, len(updates) + 1))
     assert updates[0].detection and all(u.t >= 0 for u in updates)
+    assert all(u.voice is None for u in updates)  # a silent clip: face side only
     with_face = [u for u in updates if u.faces]
     assert len(with_face) >= len(updates) - 1
     assert {f.track for u in with_face for f in u.faces} == {0}  # one person, one id
     first = with_face[0].faces[0]
     left, top, right, bottom = first.box
     assert right - left > HEAD // 4 and 60 < (left + right) / 2 < 60 + HEAD  # on the head, drawn at x 60
-    # with no averaging, a detection frame's probabilities are the fused prediction of that face crop
-    assert first.probs == pytest.approx(first.now.probs)
-    assert first.label == max(first.probs, key=first.probs.get)
+    # with no averaging, a detection frame's fused probabilities are the photo path's for that face crop
+    photo = predictor.photo
+    crop = [c for c, _ in photo_crops(clip, first.box)]
+    expected = photo.score_faces([(crop[0], None)])[0]
+    assert first.fused == pytest.approx(expected.fused, abs=1e-6)
+    assert first.label == max(first.fused, key=first.fused.get)
     followed = [u for u in with_face if not u.detection]
-    if followed:  # frames between detections: the face model alone, landmarks left out of the fusion
-        now = followed[0].faces[0].now
-        assert now.branches[predictor.landmarks.branch] is None and now.fused is not None
+    assert followed  # frames between detections: the landmark average is held (no averaging: the last one)
+    assert followed[0].faces[0].branches[photo.landmarks.branch] is not None
+
+
+def photo_crops(clip, box):
+    from fer_face.faces import crop_face
+
+    with open_source(str(clip)) as frames:
+        _, _, gray = frames.next()
+    return [(crop_face(gray, box), None)]
+
+
+def test_the_voice_is_scored_every_hop_and_pooled_into_the_face(predictor, clip_with_sound):
+    options = LiveOptions(hop_s=0.5, window_s=1.0)
+    with open_source(str(clip_with_sound)) as frames:
+        updates = list(run_live(frames, predictor, options))
+    voiced = [u for u in updates if u.voice is not None]
+    assert voiced and voiced[0].t >= 0.4  # the first prediction once half a second of sound is there
+    ends = sorted({u.voice.end for u in voiced})
+    assert len(ends) >= 3 and all(b - a >= 0.5 - 1e-6 for a, b in zip(ends, ends[1:]))
+    face = voiced[-1].faces[0]
+    voice = predictor.voice
+    assert voiced[-1].voice.sound and set(voiced[-1].voice.probs) == set(voice.label_space)
+    assert set(face.branches[voice.branch]) == set(FER7)
+    pooled = predictor.fusion.pool.fuse({predictor.fusion.face_side: np.array([list(face_side(predictor, face))]),
+                                         voice.branch: np.array([list(face.branches[voice.branch].values())])})
+    assert list(face.fused.values()) == pytest.approx(pooled[0], abs=1e-6)
+
+
+def face_side(predictor, face):
+    photo = predictor.photo
+    by_member = {name: np.array([list(face.branches[key].values())]) for name, key in photo.members.items()}
+    return photo.fusion.fuse(by_member)[0]
+
+
+def test_a_microphone_feeds_the_voice_of_a_silent_video(predictor, clip, tmp_path):
+    wav = tmp_path / "mic.wav"
+    soundfile.write(wav, tone(2.0), SAMPLE_RATE)
+    microphone = Microphone(microphone_source(str(wav), "wav"))  # a WAV file stands in for a capture device
+    try:
+        with open_source(str(clip)) as frames:
+            updates = list(run_live(frames, predictor, LiveOptions(), microphone=microphone))
+    finally:
+        microphone.close()
+    assert any(u.voice is not None and u.voice.sound for u in updates)
 
 
 def test_duration_stops_the_run(predictor, clip):
@@ -146,7 +224,7 @@ def test_fer_live_prints_the_faces_and_logs_every_scored_frame(tiny_runs, clip, 
     assert "face 0: " in out and out.strip().splitlines()[0].lstrip().startswith("0.0 s")
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert rows and [row["scored"] for row in rows] == list(range(1, len(rows) + 1))
-    assert rows[0]["faces"][0]["track"] == 0 and rows[0]["faces"][0]["label"] in rows[0]["faces"][0]["probs"]
+    assert rows[0]["faces"][0]["track"] == 0 and rows[0]["faces"][0]["label"] in rows[0]["faces"][0]["fused"]
     summary = err.strip().splitlines()[-1]
     assert f"20 frames read, {len(rows)} scored" in summary and "skipped to keep up" in summary
     assert sorted(f.name for f in tmp_path.iterdir()) == ["astronaut.mp4", "live.jsonl"]  # no temp file left
@@ -159,7 +237,19 @@ def test_fer_live_streams_json_lines_to_stdout(tiny_runs, clip, capsys):
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert rows and all(row["t"] <= 1.0 for row in rows)
-    assert "no fusion applied" in err
+    assert "no face/landmark fusion applied" in err
+
+
+def test_fer_live_uses_the_sound_unless_told_not_to(tiny_runs, clip_with_sound, capsys):
+    models = ["--face", str(tiny_runs["face"]), "--landmarks", str(tiny_runs["landmarks"]),
+              "--fusion", str(tiny_runs["fusion"]), "--device", "cpu", "--jsonl", "-"]
+    assert main(["live", str(clip_with_sound), *models]) == 0
+    out, err = capsys.readouterr()
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert "with its sound" in err and any(row["voice"] and row["voice"]["sound"] for row in rows)
+    assert main(["live", str(clip_with_sound), *models, "--voice", "none"]) == 0
+    out, err = capsys.readouterr()
+    assert "with its sound" not in err and all(json.loads(line)["voice"] is None for line in out.splitlines())
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -169,6 +259,9 @@ def test_fer_live_streams_json_lines_to_stdout(tiny_runs, clip, capsys):
     (["{clip}", "--every-n-frames", "0"], "--every-n-frames 0: must be an integer >= 1"),
     (["{clip}", "--duration", "0"], "--duration 0.0: must be a finite number > 0"),
     (["{clip}", "--jsonl", "{tmp}/no/such/folder/x.jsonl"], "--jsonl {tmp}/no/such/folder/x.jsonl: its folder"),
+    (["{clip}", "--hop", "4"], "need --window > 0 and 0 < --hop <= --window (got 3.0, 4.0)"),
+    (["{clip}", "--mic", "--voice", "none"], "--mic with --voice none: the microphone would not be used"),
+    (["{clip}", "--mic", "{tmp}/no-such-device", "--mic-format", "wav"], "{tmp}/no-such-device: cannot open"),
 ])
 def test_fer_live_refuses_bad_input_in_one_line(clip, tmp_path, capsys, argv, message):
     argv = [a.replace("{clip}", str(clip)).replace("{tmp}", str(tmp_path)) for a in argv]

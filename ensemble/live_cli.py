@@ -34,6 +34,9 @@ def register(sub) -> None:
     p.add_argument("--format", metavar="FMT",
                    help="FFmpeg input format for SOURCE as written (e.g. dshow with 'video=Integrated Camera' on "
                         "Windows, v4l2, avfoundation); default: from SOURCE")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="an FFmpeg input option for SOURCE, repeatable: e.g. framerate=30 (macOS cameras), "
+                        "video_size=1280x720, rtsp_transport=tcp")
     add_model_arguments(p)
     p.add_argument("--every-n-frames", type=int, default=3,
                    help="detect faces on every n-th scored frame, follow them in between (default 3)")
@@ -68,7 +71,7 @@ def status_line(update) -> str:
 
 def run_live_cli(args: argparse.Namespace) -> int:
     from ensemble.live import LiveOptions, LiveSummary, run_live
-    from ensemble.live_source import Microphone, microphone_source, open_source
+    from ensemble.live_source import Microphone, input_options, microphone_source, open_source
     from ensemble.video import VideoPredictor
 
     recipe.check_flags(args, {"--every-n-frames": AT_LEAST_ONE, "--max-faces": AT_LEAST_ONE, "--smooth": NON_NEGATIVE,
@@ -84,7 +87,8 @@ def run_live_cli(args: argparse.Namespace) -> int:
         raise UserError(f"--jsonl {args.jsonl}: its folder does not exist; create it or write elsewhere")
     lines, costs, last, next_print = [], [], None, 0.0
     # the sources are opened (checked) before any model loads, and read once the models are ready
-    with open_source(args.source, args.format) as frames, contextlib.ExitStack() as stack:
+    options_in = input_options(args.option)
+    with open_source(args.source, args.format, options_in) as frames, contextlib.ExitStack() as stack:
         microphone = None
         if args.mic is not None:
             mic = microphone_source(args.mic or None, args.mic_format)

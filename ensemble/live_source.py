@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 import sys
 import threading
 import time
@@ -42,6 +43,7 @@ class LiveSource:
     url: str
     format: str | None
     paced: bool
+    options: tuple[tuple[str, str], ...] = ()  # FFmpeg input options, e.g. (("framerate", "30"),)
 
 
 def live_source(spec: str, input_format: str | None = None, platform: str = sys.platform) -> LiveSource:
@@ -85,7 +87,8 @@ def microphone_source(spec: str | None, input_format: str | None = None, platfor
 def _open(source: LiveSource, what: str, timeout_s: float) -> av.container.InputContainer:
     try:
         with av.logging.Capture():  # FFmpeg's own log line would come before ours
-            return av.open(source.url, format=source.format, timeout=timeout_s, metadata_errors="ignore")
+            return av.open(source.url, format=source.format, options=dict(source.options), timeout=timeout_s,
+                           metadata_errors="ignore")
     except (av.error.FFmpegError, OSError) as e:
         raise DataError(f"{source.spec}: cannot open ({getattr(e, 'strerror', None) or e.__class__.__name__}); "
                         f"check the {what}") from None
@@ -253,9 +256,21 @@ class Microphone(_Decoder):
             self.sound.add_frame(frame)
 
 
+def input_options(pairs: list[str] | None, flag: str = "--option") -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` strings as FFmpeg input options; a one-line UserError for one without ``=``."""
+    out = []
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"{flag} {pair}: write KEY=VALUE, an FFmpeg input option (e.g. framerate=30)")
+        out.append((key, value))
+    return tuple(out)
+
+
 @contextlib.contextmanager
-def open_source(spec: str, input_format: str | None = None) -> Iterator[LatestFrame]:
-    frames = LatestFrame(live_source(spec, input_format))
+def open_source(spec: str, input_format: str | None = None,
+                options: tuple[tuple[str, str], ...] = ()) -> Iterator[LatestFrame]:
+    frames = LatestFrame(dataclasses.replace(live_source(spec, input_format), options=options))
     try:
         yield frames
     finally:

@@ -232,7 +232,7 @@ def test_fer_live_prints_the_faces_and_logs_every_scored_frame(tiny_runs, clip, 
 
 def test_fer_live_streams_json_lines_to_stdout(tiny_runs, clip, capsys):
     code = main(["live", str(clip), "--face", str(tiny_runs["face"]), "--landmarks", "none", "--fusion", "none",
-                 "--jsonl", "-", "--duration", "1", "--device", "cpu"])
+                 "--jsonl", "-", "--duration", "1", "--device", "cpu", "--option", "probesize=5000000"])
     out, err = capsys.readouterr()
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
@@ -259,6 +259,7 @@ def test_fer_live_uses_the_sound_unless_told_not_to(tiny_runs, clip_with_sound, 
     (["{clip}", "--every-n-frames", "0"], "--every-n-frames 0: must be an integer >= 1"),
     (["{clip}", "--duration", "0"], "--duration 0.0: must be a finite number > 0"),
     (["{clip}", "--jsonl", "{tmp}/no/such/folder/x.jsonl"], "--jsonl {tmp}/no/such/folder/x.jsonl: its folder"),
+    (["{clip}", "--option", "framerate"], "--option framerate: write KEY=VALUE"),
     (["{clip}", "--hop", "4"], "need --window > 0 and 0 < --hop <= --window (got 3.0, 4.0)"),
     (["{clip}", "--mic", "--voice", "none"], "--mic with --voice none: the microphone would not be used"),
     (["{clip}", "--mic", "{tmp}/no-such-device", "--mic-format", "wav"], "{tmp}/no-such-device: cannot open"),

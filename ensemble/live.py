@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -151,7 +151,7 @@ class TimeAverage:
         self._state[key] = (t, average)
         return average
 
-    def keep(self, keep: Any) -> None:
+    def keep(self, keep: Callable[[Any], bool]) -> None:
         """Forget the keys for which ``keep(key)`` is false."""
         self._state = {k: v for k, v in self._state.items() if keep(k)}
 

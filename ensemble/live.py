@@ -20,21 +20,27 @@ How (docs/video.md, "Live"):
   ``smooth_s`` seconds (0: the newest only), each over the frames where it has a prediction; the averages are then
   fused as a video's windows are (``video_fusion.WindowFusion``).
 * With sound (the source's own audio, or a microphone), the last ``window_s`` seconds (at the start: all there is,
-  from ``hop_s`` seconds on) are scored by the speech model every ``hop_s`` seconds of sound, unless they are silence (``video_voice``'s rule, against the loudest window so
-  far); the newest voice prediction is pooled into every face's fusion until the next one.
+  from ``hop_s`` seconds on) are scored by the speech model every ``hop_s`` seconds of sound, unless they are
+  silence (``video_voice``'s rule, against the loudest window so far) or, with ``speech_activity``, hold too little
+  speech (the detector runs on the sound as it arrives); the newest voice prediction is pooled into every face's
+  fusion until the next one.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from fer_audio.decode import MIN_SECONDS
+from fer_audio.decode import MIN_SECONDS, to_mono_at
 from fer_audio.labels import to_fer7_probs
+from fer_audio.speech_activity import FRAME as SPEECH_FRAME
+from fer_audio.speech_activity import SAMPLE_RATE as SPEECH_RATE
+from fer_audio.speech_activity import SPEECH_PROBABILITY, SpeechDetector
 from fer_core.errors import UserError
 from fer_core.labels import FER7
 from fer_face.faces import DEFAULT_DETECTOR, DETECTORS, crop_face, detect_faces
@@ -44,7 +50,7 @@ from ensemble.live_source import AudioTail, LatestFrame, Microphone
 from ensemble.video import VideoPredictor, landmark_logits
 from ensemble.video_result import named_probs
 from ensemble.video_track import FaceTracker
-from ensemble.video_voice import DEFAULT_SILENCE_DB, FLOOR_DBFS, rms_dbfs
+from ensemble.video_voice import DEFAULT_SILENCE_DB, FLOOR_DBFS, MIN_SPEECH_SHARE, rms_dbfs
 
 # Detection (dlib HOG, 30-40 ms a 640x480 frame on one core) on every 3rd scored frame: the face is re-found a few
 # times a second while most frames only pay for the face network.
@@ -62,6 +68,7 @@ class LiveOptions:
     window_s: float = 3.0  # seconds of sound per voice prediction
     hop_s: float = 1.0  # seconds of sound between voice predictions
     silence_db: float = DEFAULT_SILENCE_DB
+    speech_activity: bool = True  # sound also needs speech (fer_audio.speech_activity) to be scored as a voice
 
     def check(self) -> None:
         problems = []
@@ -102,12 +109,22 @@ class LiveVoice:
 
     end: float
     level_db: float
-    sound: bool
-    probs: dict[str, float] | None  # the speech model's own labels; None: silence
+    loud: bool  # above the silence rule
+    sound: bool  # loud, and speech when the detector is on: the voice was scored
+    speech: float | None  # share of the window's 32 ms frames with speech; None: detector off
+    probs: dict[str, float] | None  # the speech model's own labels; None: silence or no speech
     fer7: np.ndarray | None
 
+    @property
+    def heard(self) -> str:
+        """The voice's top label, "no speech" (sound without a voice) or "silence"."""
+        if self.probs is not None:
+            return max(self.probs, key=self.probs.get)
+        return "no speech" if self.loud else "silence"
+
     def as_dict(self) -> dict[str, Any]:
-        return {"end": round(self.end, 4), "level_db": round(self.level_db, 2), "sound": self.sound,
+        return {"end": round(self.end, 4), "level_db": round(self.level_db, 2), "loud": self.loud, "sound": self.sound,
+                "speech": None if self.speech is None else round(self.speech, 3),
                 "probs": None if self.probs is None else {k: round(v, 6) for k, v in self.probs.items()}}
 
 
@@ -165,6 +182,10 @@ class VoiceScorer:
         self.latest: LiveVoice | None = None
         # the first predictions come from the sound there is, once it is a hop long (and long enough for the model)
         self.first_s = min(options.window_s, max(options.hop_s, MIN_SECONDS))
+        # speech decisions per 32 ms frame, fed as the sound arrives; the window's share decides
+        self.speech = SpeechDetector.load().stream() if options.speech_activity else None
+        self.recent = deque(maxlen=max(1, int(round(options.window_s * SPEECH_RATE / SPEECH_FRAME))))
+        self.fed = 0
 
     def due(self) -> bool:
         end = self.sound.end_t
@@ -177,12 +198,20 @@ class VoiceScorer:
         wave, end = got
         level = rms_dbfs(wave)
         self.loudest = max(self.loudest, level)
-        is_sound = bool(level > FLOOR_DBFS and level >= self.loudest - self.options.silence_db)
+        loud = bool(level > FLOOR_DBFS and level >= self.loudest - self.options.silence_db)
+        is_sound, share = loud, None
+        if self.speech is not None:
+            new, self.fed = self.sound.after(self.fed)
+            rate = self.sound.rate
+            self.recent.extend(self.speech.feed(new if rate == SPEECH_RATE else to_mono_at(new, rate, SPEECH_RATE))
+                               > SPEECH_PROBABILITY)
+            share = float(np.mean(self.recent)) if self.recent else 0.0
+            is_sound = is_sound and share >= MIN_SPEECH_SHARE
         probs = fer7 = None
         if is_sound:
             p = self.voice.calibrator.probs(self.voice.logits_for_waves([wave]))
             probs, fer7 = named_probs(self.voice.label_space, p[0]), to_fer7_probs(p, self.voice.label_space)[0]
-        self.latest = LiveVoice(end, level, is_sound, probs, fer7)
+        self.latest = LiveVoice(end, level, loud, is_sound, share, probs, fer7)
         return self.latest
 
 

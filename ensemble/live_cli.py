@@ -57,6 +57,9 @@ def register(sub) -> None:
                                                        "dshow by system)")
     v.add_argument("--window", type=float, default=3.0, help="seconds of sound per voice prediction (default 3)")
     v.add_argument("--hop", type=float, default=1.0, help="seconds of sound between voice predictions (default 1)")
+    v.add_argument("--no-speech-detection", action="store_true",
+                   help="give all loud sound to the speech model, speech or not (by default sound without speech, "
+                        "e.g. music, noise or tones, gets no voice prediction)")
     p.set_defaults(func=run_live_cli)
 
 
@@ -65,8 +68,7 @@ def status_line(update) -> str:
     voice = update.voice
     if voice is None:
         return f"{update.t:7.1f} s  {faces}"
-    said = "silence" if voice.probs is None else max(voice.probs, key=voice.probs.get)
-    return f"{update.t:7.1f} s  {faces}  (voice: {said})"
+    return f"{update.t:7.1f} s  {faces}  (voice: {voice.heard})"
 
 
 def run_live_cli(args: argparse.Namespace) -> int:
@@ -77,7 +79,8 @@ def run_live_cli(args: argparse.Namespace) -> int:
     recipe.check_flags(args, {"--every-n-frames": AT_LEAST_ONE, "--max-faces": AT_LEAST_ONE, "--smooth": NON_NEGATIVE,
                               "--duration": POSITIVE, "--window": POSITIVE, "--hop": POSITIVE})
     options = LiveOptions(every_n_frames=args.every_n_frames, max_faces=args.max_faces, detector=args.detector,
-                          smooth_s=args.smooth, duration_s=args.duration, window_s=args.window, hop_s=args.hop)
+                          smooth_s=args.smooth, duration_s=args.duration, window_s=args.window, hop_s=args.hop,
+                          speech_activity=not args.no_speech_detection)
     options.check()
     if args.mic is not None and args.voice == "none":
         raise UserError("--mic with --voice none: the microphone would not be used; drop one of them")

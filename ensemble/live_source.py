@@ -103,6 +103,7 @@ class AudioTail:
         self._keep = int(round(rate * seconds))
         self._lock = threading.Lock()
         self.end_t = 0.0  # source seconds of audio received
+        self.total = 0  # samples received
         self._resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
 
     def add_frame(self, frame: av.AudioFrame) -> None:
@@ -112,7 +113,13 @@ class AudioTail:
     def add(self, samples: np.ndarray) -> None:
         with self._lock:
             self._samples = np.concatenate([self._samples, samples.astype(np.float32)])[-self._keep:]
-            self.end_t += len(samples) / self.rate
+            self.total += len(samples)
+            self.end_t = self.total / self.rate
+
+    def after(self, count: int) -> tuple[np.ndarray, int]:
+        """The samples received after the first ``count`` (those still kept) and the count received so far."""
+        with self._lock:
+            return self._samples[len(self._samples) - min(self.total - count, len(self._samples)):].copy(), self.total
 
     def last(self, seconds: float, at_least: float | None = None) -> tuple[np.ndarray, float] | None:
         """The last ``seconds`` of audio (or all there is, when at least ``at_least`` seconds) and the time they end

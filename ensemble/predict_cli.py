@@ -48,6 +48,9 @@ def register(sub) -> None:
     v.add_argument("--max-faces", type=int, default=1, help="faces followed at once, most confident first")
     v.add_argument("--window", type=float, default=3.0, help="seconds per fused time window (default 3)")
     v.add_argument("--hop", type=float, default=1.0, help="seconds between window starts (default 1)")
+    v.add_argument("--no-speech-detection", action="store_true",
+                   help="give every loud window to the speech model, speech or not (by default windows without "
+                        "speech, e.g. music, noise or tones, get no voice prediction)")
     v.add_argument("--plot", metavar="OUT.png", help="plot of the fused probabilities over time")
     v.add_argument("--annotate", metavar="OUT.mp4", help="the video with boxes, labels and its sound")
     p.set_defaults(func=run_predict)
@@ -134,6 +137,7 @@ def run_video(args: argparse.Namespace, path: Path) -> int:
     options = VideoOptions(every_n_frames=args.every_n_frames, score_every_frame=args.score_every_frame,
                            sample_fps=args.sample_fps, max_faces=args.max_faces,
                            detector=args.detector, window_s=args.window, hop_s=args.hop,
+                           speech_activity=not args.no_speech_detection,
                            progress=not args.no_progress)
     options.check()  # before any model loads
     predictor = VideoPredictor.load(args.face, args.landmarks, args.fusion, args.voice,

@@ -16,8 +16,8 @@ How (docs/video.md has the rules in full):
 * On detection frames each tracked face is cropped to 48x48 and scored by the face and landmark models in batches
   (``score_every_frame`` scores the followed boxes of every processed frame with the face model too).
 * The soundtrack is cut into windows (``window_s``, ``hop_s``); windows quieter than ``silence_db`` below the
-  loudest one are silence; the others are scored by the speech model and mapped onto FER2013's 7 classes
-  (``video_voice``).
+  loudest one are silence, and (``speech_activity``) windows with too little speech in them are no voice either;
+  the others are scored by the speech model and mapped onto FER2013's 7 classes (``video_voice``).
 * Per window and track, the face and landmark probabilities of the frames inside the window are averaged (each
   over the frames where it has a prediction) and fused with the window's voice probabilities (``video_fusion``):
   by a fusion with an audio member when one is given, otherwise by an equal-weight product of experts of the
@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from fer_audio import predict as audio_predict
 from fer_audio.predict import AudioPredictor
+from fer_audio.speech_activity import SpeechDetector
 from fer_core.errors import UserError
 from fer_core.labels import FER7
 from fer_face.faces import DEFAULT_DETECTOR, DETECTORS, crop_face
@@ -49,7 +50,7 @@ from ensemble.video_fusion import DEFAULT_POOL, WindowFusion, has_audio_member
 from ensemble.video_output import timeline_table, write_outputs
 from ensemble.video_result import FrameBoxes, TimelineRow, TrackSummary, VideoResult, named_probs
 from ensemble.video_track import FOLLOW_MODES, FaceTracker
-from ensemble.video_voice import DEFAULT_SILENCE_DB, VoiceWindows, voice_windows, window_grid
+from ensemble.video_voice import DEFAULT_SILENCE_DB, FLOOR_DBFS, VoiceWindows, voice_windows, window_grid
 
 __all__ = ["VIDEO_SUFFIXES", "VideoLimits", "VideoOptions", "VideoPredictor", "VideoResult", "is_video",
            "predict_video", "timeline_table", "write_outputs"]
@@ -75,6 +76,7 @@ class VideoOptions:
     window_s: float = 3.0
     hop_s: float = 1.0
     silence_db: float = DEFAULT_SILENCE_DB  # a window this far below the loudest one is silence
+    speech_activity: bool = True  # a sound window also needs speech (fer_audio.speech_activity) for the voice
     use_audio: bool = True
     limits: VideoLimits = field(default_factory=VideoLimits)
     batch_size: int = 64  # face crops per network call
@@ -258,9 +260,13 @@ def _voice_path(info: VideoInfo, voice: AudioPredictor | None, windows: list[tup
         notes.append("no audio stream: face only")
         return None
     wave = decode_soundtrack(info, voice.sample_rate)[0]
-    found = voice_windows(wave, windows, voice, options.silence_db)
-    if not found.sound.any():
+    detector = SpeechDetector.load() if options.speech_activity else None
+    found = voice_windows(wave, windows, voice, options.silence_db, detector)
+    loud = found.level_db > FLOOR_DBFS
+    if not loud.any():
         notes.append("the soundtrack is silent (no window above -60 dBFS): face only")
+    elif not found.sound.any():
+        notes.append("no speech in the soundtrack (sound without a voice: music, noise, tones): face only")
     return found
 
 
@@ -308,7 +314,8 @@ def _timeline(windows: list[tuple[float, float]], samples: FaceSamples, voice: V
         out.append(TimelineRow(
             start=windows[w][0], end=windows[w][1], track=track, face_frames=face_counts[k],
             landmark_frames=landmark_counts[k], sound=None if voice is None else bool(voice.sound[w]),
-            sound_db=None if voice is None else float(voice.level_db[w]), branches=branches,
+            sound_db=None if voice is None else float(voice.level_db[w]),
+            speech=None if voice is None or voice.speech is None else float(voice.speech[w]), branches=branches,
             face_side=None if face_side is None else named_probs(labels, face_side[k]), fused=fused_k,
             label=None if fused_k is None else max(fused_k, key=fused_k.get)))
     return out

@@ -71,7 +71,8 @@ def timeline_csv(result: VideoResult) -> str:
     branches = result.branch_names
     branch_labels = {b: next((tuple(r.branches[b]) for r in result.rows if r.branches[b] is not None), labels)
                      for b in branches}
-    header = ["start", "end", "track", "face_frames", "landmark_frames", "sound", "sound_db", "label", "confidence"]
+    header = ["start", "end", "track", "face_frames", "landmark_frames", "sound", "sound_db", "speech", "label",
+              "confidence"]
     header += [f"fused_{c}" for c in labels] + [f"face_side_{c}" for c in labels]
     header += [f"{b}:{c}" for b in branches for c in branch_labels[b]]
     buf = io.StringIO()
@@ -81,7 +82,7 @@ def timeline_csv(result: VideoResult) -> str:
     for r in result.rows:
         d = r.as_dict()
         line = [d["start"], d["end"], blank(d["track"]), d["face_frames"], d["landmark_frames"], blank(d["sound"]),
-                blank(d["sound_db"]), blank(d["label"]), blank(d["confidence"])]
+                blank(d["sound_db"]), blank(d["speech"]), blank(d["label"]), blank(d["confidence"])]
         line += [(d["fused"] or {}).get(c, "") for c in labels] + [(d["face_side"] or {}).get(c, "") for c in labels]
         line += [(d["branches"][b] or {}).get(c, "") for b in branches for c in branch_labels[b]]
         writer.writerow(line)

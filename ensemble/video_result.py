@@ -34,6 +34,7 @@ class TimelineRow:
     landmark_frames: int  # of those, detection frames with a landmark prediction
     sound: bool | None  # None: no soundtrack used
     sound_db: float | None  # RMS level of the window, dBFS
+    speech: float | None  # share of the window's 32 ms frames with speech; None: not measured
     branches: dict[str, dict[str, float] | None]  # loaded branch id -> window probabilities (voice: mapped to FER7)
     face_side: dict[str, float] | None  # face/landmark fusion (or face) before the voice; None with an audio fusion
     fused: dict[str, float] | None  # None: neither a face nor sound in the window
@@ -46,7 +47,8 @@ class TimelineRow:
     def as_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "track": self.track, "face_frames": self.face_frames,
                 "landmark_frames": self.landmark_frames, "sound": self.sound,
-                "sound_db": None if self.sound_db is None else round(self.sound_db, 2), "label": self.label,
+                "sound_db": None if self.sound_db is None else round(self.sound_db, 2),
+                "speech": None if self.speech is None else round(self.speech, 3), "label": self.label,
                 "confidence": None if self.confidence is None else round(self.confidence, 6),
                 "fused": _rounded(self.fused), "face_side": _rounded(self.face_side),
                 "branches": {k: _rounded(v) for k, v in self.branches.items()}}

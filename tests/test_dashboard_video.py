@@ -1,8 +1,8 @@
 """The Try-it page's video upload: the guard in ``dashboard.uploads``, the helper in ``dashboard.live`` (the same
 ``ensemble.video`` pipeline as ``fer predict VIDEO``, on the shipped models) and the page under AppTest.
 
-Clips are generated with PyAV as in tests/test_video.py: scikit-image's astronaut sliding across the frame with a
-tone for a voice.
+Clips are generated with PyAV (tests/video_fixtures.py): scikit-image's astronaut sliding across the frame with a
+spoken sentence for a voice.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -20,7 +19,7 @@ from ensemble.video_decode import iter_frames, probe_video
 from ensemble.video_output import TRACK_COLOURS
 from fer_core.labels import FER7
 from tests.dashboard_fixtures import shared_results
-from tests.test_video import picture_frames, tone, write_clip
+from tests.video_fixtures import picture_frames, speech, tone, write_clip
 
 # a ceiling for loading the shipped models on a machine busy training, not an expectation
 pytestmark = pytest.mark.timeout(900)
@@ -38,7 +37,7 @@ def shipped():
 
 @pytest.fixture
 def talk(tmp_path) -> Path:
-    return write_clip(tmp_path / "talk.mp4", picture_frames(round(SECONDS * FPS)), tone(SECONDS))
+    return write_clip(tmp_path / "talk.mp4", picture_frames(round(SECONDS * FPS)), speech(SECONDS))
 
 
 def tiny_clip(path: Path, seconds: float, size: tuple[int, int] = (64, 48), fps: int = 1, sound: bool = False) -> Path:

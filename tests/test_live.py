@@ -24,7 +24,7 @@ from fer_core import zoo
 from fer_core.cli import main
 from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
-from tests.video_fixtures import FPS, HEAD, SAMPLE_RATE, picture_frames, tone, write_clip
+from tests.video_fixtures import FPS, HEAD, SAMPLE_RATE, picture_frames, speech, tone, write_clip
 
 pytestmark = pytest.mark.timeout(900)  # the shared tiny runs train once per test run
 
@@ -50,7 +50,7 @@ def clip(tmp_path):
 
 @pytest.fixture
 def clip_with_sound(tmp_path):
-    return write_clip(tmp_path / "speaking.mp4", picture_frames(25, heads=STILL_HEAD), tone(2.5))
+    return write_clip(tmp_path / "speaking.mp4", picture_frames(25, heads=STILL_HEAD), speech(2.5))
 
 
 # -- sources ------------------------------------------------------------------------------------------------------
@@ -188,9 +188,20 @@ def face_side(predictor, face):
     return photo.fusion.fuse(by_member)[0]
 
 
+def test_a_tone_is_heard_as_no_speech_unless_told_otherwise(predictor, tmp_path):
+    humming = write_clip(tmp_path / "humming.mp4", picture_frames(15, heads=STILL_HEAD), tone(1.5))
+    with open_source(str(humming)) as frames:
+        voices = [u.voice for u in run_live(frames, predictor, LiveOptions(hop_s=0.5)) if u.voice is not None]
+    assert voices and all(v.loud and not v.sound and v.heard == "no speech" and v.speech < 0.05 for v in voices)
+    with open_source(str(humming)) as frames:
+        anything = [u.voice for u in run_live(frames, predictor, LiveOptions(hop_s=0.5, speech_activity=False))
+                    if u.voice is not None]
+    assert anything and all(v.sound and v.speech is None and v.heard in predictor.voice.label_space for v in anything)
+
+
 def test_a_microphone_feeds_the_voice_of_a_silent_video(predictor, clip, tmp_path):
     wav = tmp_path / "mic.wav"
-    soundfile.write(wav, tone(2.0), SAMPLE_RATE)
+    soundfile.write(wav, speech(2.0), SAMPLE_RATE)
     microphone = Microphone(microphone_source(str(wav), "wav"))  # a WAV file stands in for a capture device
     try:
         with open_source(str(clip)) as frames:

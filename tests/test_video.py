@@ -32,7 +32,7 @@ from fer_core.calibration import Calibrator
 from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
 from fer_face.faces import crop_face, detect_faces, to_gray
-from tests.video_fixtures import FPS, HEAD, SAMPLE_RATE, SECONDS, picture_frames, tone, write_clip
+from tests.video_fixtures import FPS, HEAD, SAMPLE_RATE, SECONDS, picture_frames, speech, tone, write_clip
 
 # the shared fixture trains two tiny models once per test run: a minute on an idle machine, several on a busy one
 pytestmark = pytest.mark.timeout(900)
@@ -88,7 +88,7 @@ N_FRAMES = round(SECONDS * FPS)
 
 @pytest.fixture
 def clip(tmp_path):
-    return write_clip(tmp_path / "astronaut.mp4", picture_frames(N_FRAMES), tone())
+    return write_clip(tmp_path / "astronaut.mp4", picture_frames(N_FRAMES), speech())
 
 
 def one_line(error) -> str:
@@ -141,7 +141,7 @@ def test_score_every_frame_runs_the_face_model_on_the_followed_boxes_too(predict
 
 
 def test_silent_windows_are_face_only(predictor, tmp_path):
-    path = write_clip(tmp_path / "half_silent.mp4", picture_frames(N_FRAMES), tone(silent_after=2.0))
+    path = write_clip(tmp_path / "half_silent.mp4", picture_frames(N_FRAMES), speech(silent_after=2.0))
     result = predict_video(path, predictor, VideoOptions(window_s=1.0, hop_s=1.0, progress=False))
     assert [r.sound for r in result.rows] == [True, True, False, False]
     for row in result.rows[2:]:
@@ -193,8 +193,19 @@ def test_a_video_without_audio_is_face_only(predictor, tmp_path):
         np.testing.assert_allclose([row.fused[c] for c in FER7], [row.face_side[c] for c in FER7], atol=1e-9)
 
 
+def test_sound_without_speech_gives_no_voice_unless_told_to(predictor, tmp_path):
+    path = write_clip(tmp_path / "humming.mp4", picture_frames(N_FRAMES), tone())  # loud, but nobody speaks
+    result = predict_video(path, predictor, QUIET)
+    assert all(row.sound is False and row.speech < 0.05 and row.branches[predictor.voice.branch] is None
+               for row in result.rows)
+    assert any(n.startswith("no speech in the soundtrack") for n in result.notes)
+    anything = predict_video(path, predictor, VideoOptions(progress=False, speech_activity=False))
+    assert all(row.sound and row.speech is None and row.branches[predictor.voice.branch] is not None
+               for row in anything.rows)
+
+
 def test_no_face_anywhere_is_voice_only(predictor, tmp_path):
-    path = write_clip(tmp_path / "empty_room.mp4", picture_frames(N_FRAMES, heads=[]), tone())
+    path = write_clip(tmp_path / "empty_room.mp4", picture_frames(N_FRAMES, heads=[]), speech())
     result = predict_video(path, predictor, QUIET)
     assert "no face found in any frame: voice only" in result.notes and result.tracks == []
     for row in result.rows:

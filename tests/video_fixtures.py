@@ -1,8 +1,12 @@
 """Test clips written with PyAV: scikit-image's astronaut sliding across a plain background (320x240, 10 fps,
-4 s by default) with a synthesised tone; shared by tests/test_video.py and tests/test_live.py."""
+4 s by default) with a spoken sentence (espeak-ng, committed as tests/media/speech.flac) or a synthesised tone (sound
+that is not speech); shared by tests/test_video.py, tests/test_live.py and tests/test_dashboard_video.py."""
+
+from pathlib import Path
 
 import av
 import numpy as np
+import soundfile
 from PIL import Image
 from skimage import data
 
@@ -36,6 +40,19 @@ def tone(seconds=SECONDS, silent_after=None):
     if silent_after is not None:
         wave[t >= silent_after] = 0.0
     return wave.astype(np.float32)
+
+
+SPEECH = Path(__file__).resolve().parent / "media" / "speech.flac"  # espeak-ng: "Oh no, I really did not expect ..."
+
+
+def speech(seconds=SECONDS, silent_after=None):
+    """A spoken sentence (tests/media/speech.flac, 16 kHz, 5.2 s), repeated or cut to ``seconds``."""
+    voice, rate = soundfile.read(SPEECH, dtype="float32")
+    assert rate == SAMPLE_RATE
+    wave = np.resize(voice, round(SAMPLE_RATE * seconds))
+    if silent_after is not None:
+        wave[round(SAMPLE_RATE * silent_after):] = 0.0
+    return wave
 
 
 def write_clip(path, frames=None, wave=None, *, fps=FPS, vcodec="libx264", acodec="aac", faststart=False):

@@ -17,27 +17,17 @@ import soundfile
 
 from ensemble.live import LiveOptions, TimeAverage, run_live
 from ensemble.live_source import LatestFrame, Microphone, live_source, microphone_source, open_source
-from ensemble.photo import PhotoPredictor
-from ensemble.video import VideoPredictor
-from fer_audio.predict import AudioPredictor
-from fer_core import zoo
 from fer_core.cli import main
 from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
-from tests.video_fixtures import FPS, HEAD, SAMPLE_RATE, picture_frames, speech, tone, write_clip
+from tests.video_fixtures import tiny_video_predictor, FPS, HEAD, SAMPLE_RATE, picture_frames, speech, tone, write_clip
 
 pytestmark = pytest.mark.timeout(900)  # the shared tiny runs train once per test run
 
 
-def shipped_voice() -> AudioPredictor:
-    manifest = zoo.load_manifest(zoo.SHIPPED_DIR)
-    return AudioPredictor.from_zoo(manifest.default_model("audio"), device="cpu", manifest=manifest)
-
-
 @pytest.fixture(scope="module")
 def predictor(tiny_runs):
-    photo = PhotoPredictor.load(tiny_runs["face"], tiny_runs["landmarks"], tiny_runs["fusion"], device="cpu")
-    return VideoPredictor(photo, shipped_voice())
+    return tiny_video_predictor(tiny_runs)
 
 
 STILL_HEAD = [(lambda i: 60, HEAD)]  # skipped frames do not move it out of its track

@@ -19,20 +19,18 @@ import soundfile
 from ensemble.fusion import FUSION_FILE, FittedFusion
 from ensemble.labels import LabelMapping
 from ensemble.methods import LogPoolFusion
-from ensemble.photo import PhotoPredictor
 from ensemble.video import VideoLimits, VideoOptions, VideoPredictor, landmark_probs, predict_video, write_outputs
 from ensemble.video_decode import decode_soundtrack, iter_frames, probe_video
 from ensemble.video_track import FaceTracker
 from ensemble.video_voice import window_grid
 from fer_audio.decode import to_mono_at
-from fer_audio.predict import AudioPredictor
-from fer_core import atomic, zoo
+from fer_core import atomic
 from fer_core.artifact import Predictions, artifact_path, load_run
 from fer_core.calibration import Calibrator
 from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
 from fer_face.faces import crop_face, detect_faces, to_gray
-from tests.video_fixtures import FPS, HEAD, SAMPLE_RATE, SECONDS, picture_frames, speech, tone, write_clip
+from tests.video_fixtures import shipped_voice, tiny_video_predictor, FPS, HEAD, SAMPLE_RATE, SECONDS, picture_frames, speech, tone, write_clip
 
 # the shared fixture trains two tiny models once per test run: a minute on an idle machine, several on a busy one
 pytestmark = pytest.mark.timeout(900)
@@ -57,15 +55,9 @@ def runs(tiny_runs):
     return tiny_runs
 
 
-def shipped_voice() -> AudioPredictor:
-    manifest = zoo.load_manifest(zoo.SHIPPED_DIR)
-    return AudioPredictor.from_zoo(manifest.default_model("audio"), device="cpu", manifest=manifest)
-
-
 @pytest.fixture(scope="module")
 def predictor(runs):
-    photo = PhotoPredictor.load(runs["face"], runs["landmarks"], runs["fusion"], device="cpu")
-    return VideoPredictor(photo, shipped_voice())
+    return tiny_video_predictor(runs)
 
 
 # -- clips ---------------------------------------------------------------------------------------------------------

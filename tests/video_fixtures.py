@@ -79,3 +79,22 @@ def write_clip(path, frames=None, wave=None, *, fps=FPS, vcodec="libx264", acode
     return path
 
 
+
+
+def shipped_voice():
+    """The shipped speech model, on the CPU."""
+    from fer_audio.predict import AudioPredictor
+    from fer_core import zoo
+
+    manifest = zoo.load_manifest(zoo.SHIPPED_DIR)
+    return AudioPredictor.from_zoo(manifest.default_model("audio"), device="cpu", manifest=manifest)
+
+
+def tiny_video_predictor(runs):
+    """The test run's tiny face and landmark runs with their fusion (tests/conftest.py, ``tiny_runs``) and the
+    shipped speech model."""
+    from ensemble.photo import PhotoPredictor
+    from ensemble.video import VideoPredictor
+
+    photo = PhotoPredictor.load(runs["face"], runs["landmarks"], runs["fusion"], device="cpu")
+    return VideoPredictor(photo, shipped_voice())

@@ -40,7 +40,7 @@ from fer_audio.decode import MIN_SECONDS, to_mono_at
 from fer_audio.labels import to_fer7_probs
 from fer_audio.speech_activity import FRAME as SPEECH_FRAME
 from fer_audio.speech_activity import SAMPLE_RATE as SPEECH_RATE
-from fer_audio.speech_activity import SPEECH_PROBABILITY, SpeechDetector
+from fer_audio.speech_activity import SPEECH_PROBABILITY, shared_detector
 from fer_core.errors import UserError
 from fer_core.labels import FER7
 from fer_face.faces import DEFAULT_DETECTOR, DETECTORS, crop_face, detect_faces
@@ -48,7 +48,7 @@ from fer_face.landmarks.extract import get_predictor
 
 from ensemble.live_source import AudioTail, LatestFrame, Microphone
 from ensemble.video import VideoPredictor, landmark_logits
-from ensemble.video_result import named_probs
+from ensemble.video_result import named_probs, rounded_probs
 from ensemble.video_track import FaceTracker
 from ensemble.video_voice import DEFAULT_SILENCE_DB, FLOOR_DBFS, MIN_SPEECH_SHARE, rms_dbfs
 
@@ -97,10 +97,10 @@ class LiveFace:
     branches: dict[str, dict[str, float] | None]  # each branch's time average (voice: the newest, in FER7)
 
     def as_dict(self) -> dict[str, Any]:
-        rounded = lambda p: None if p is None else {k: round(v, 6) for k, v in p.items()}  # noqa: E731
         return {"track": self.track, "box": list(self.box), "label": self.label,
                 "confidence": None if self.label is None else round(self.fused[self.label], 6),
-                "fused": rounded(self.fused), "branches": {k: rounded(v) for k, v in self.branches.items()}}
+                "fused": rounded_probs(self.fused),
+                "branches": {k: rounded_probs(v) for k, v in self.branches.items()}}
 
 
 @dataclass
@@ -125,7 +125,7 @@ class LiveVoice:
     def as_dict(self) -> dict[str, Any]:
         return {"end": round(self.end, 4), "level_db": round(self.level_db, 2), "loud": self.loud, "sound": self.sound,
                 "speech": None if self.speech is None else round(self.speech, 3),
-                "probs": None if self.probs is None else {k: round(v, 6) for k, v in self.probs.items()}}
+                "probs": rounded_probs(self.probs)}
 
 
 @dataclass
@@ -183,7 +183,7 @@ class VoiceScorer:
         # the first predictions come from the sound there is, once it is a hop long (and long enough for the model)
         self.first_s = min(options.window_s, max(options.hop_s, MIN_SECONDS))
         # speech decisions per 32 ms frame, fed as the sound arrives; the window's share decides
-        self.speech = SpeechDetector.load().stream() if options.speech_activity else None
+        self.speech = shared_detector().stream() if options.speech_activity else None
         self.recent = deque(maxlen=max(1, int(round(options.window_s * SPEECH_RATE / SPEECH_FRAME))))
         self.fed = 0
 

@@ -109,10 +109,9 @@ class PhotoPredictor:
         gray = to_gray(image)
         return self.score_faces(face_crops(gray, all_faces=all_faces, detector=detector, min_face=min_face))
 
-    def score_faces(self, faces: list[tuple[np.ndarray, Detection | None]], *,
-                    with_landmarks: bool = True) -> list[FusedFace]:
-        """Each (48x48 crop, detection) through the face model in one batch, the landmark model one by one (not
-        at all when ``with_landmarks`` is off: the fusion then renormalises over the face branch) and the fusion."""
+    def score_faces(self, faces: list[tuple[np.ndarray, Detection | None]]) -> list[FusedFace]:
+        """Each (48x48 crop, detection) through the face model in one batch, the landmark model one by one and the
+        fusion."""
         if not faces:
             return []
         face_logits = self.face.logits_crops(np.stack([c for c, _ in faces]))
@@ -122,9 +121,7 @@ class PhotoPredictor:
             branches: dict[str, np.ndarray | None] = {self.face.branch: p_face}
             fusion_inputs: dict[str, np.ndarray | None] = {self.face.branch: q_face}
             points = None
-            if self.landmarks is not None and not with_landmarks:
-                branches[self.landmarks.branch] = fusion_inputs[self.landmarks.branch] = None
-            elif self.landmarks is not None:
+            if self.landmarks is not None:
                 lm = self.landmarks.predict_image(crop, mode="crop")
                 branches[self.landmarks.branch] = lm["probs"]
                 fusion_inputs[self.landmarks.branch] = lm["fusion_input"]

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from fer_audio import predict as audio_predict
 from fer_audio.predict import AudioPredictor
-from fer_audio.speech_activity import SpeechDetector
+from fer_audio.speech_activity import shared_detector
 from fer_core.errors import UserError
 from fer_core.labels import FER7
 from fer_face.faces import DEFAULT_DETECTOR, DETECTORS, crop_face
@@ -260,7 +260,7 @@ def _voice_path(info: VideoInfo, voice: AudioPredictor | None, windows: list[tup
         notes.append("no audio stream: face only")
         return None
     wave = decode_soundtrack(info, voice.sample_rate)[0]
-    detector = SpeechDetector.load() if options.speech_activity else None
+    detector = shared_detector() if options.speech_activity else None
     found = voice_windows(wave, windows, voice, options.silence_db, detector)
     loud = found.level_db > FLOOR_DBFS
     if not loud.any():

@@ -12,7 +12,7 @@ from ensemble.video_decode import VideoInfo
 Box = tuple[int, int, int, int]
 
 
-def _rounded(probs: dict[str, float] | None) -> dict[str, float] | None:
+def rounded_probs(probs: dict[str, float] | None) -> dict[str, float] | None:
     return None if probs is None else {k: round(v, 6) for k, v in probs.items()}
 
 
@@ -50,8 +50,8 @@ class TimelineRow:
                 "sound_db": None if self.sound_db is None else round(self.sound_db, 2),
                 "speech": None if self.speech is None else round(self.speech, 3), "label": self.label,
                 "confidence": None if self.confidence is None else round(self.confidence, 6),
-                "fused": _rounded(self.fused), "face_side": _rounded(self.face_side),
-                "branches": {k: _rounded(v) for k, v in self.branches.items()}}
+                "fused": rounded_probs(self.fused), "face_side": rounded_probs(self.face_side),
+                "branches": {k: rounded_probs(v) for k, v in self.branches.items()}}
 
 
 @dataclass

@@ -12,6 +12,7 @@ unpickled.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from importlib import resources
@@ -120,3 +121,9 @@ class SpeechDetector:
         """The share of the waveform's 32 ms frames that hold speech (0 for an empty waveform)."""
         probs = self.frame_probabilities(wave)
         return float((probs > SPEECH_PROBABILITY).mean()) if len(probs) else 0.0
+
+
+@functools.lru_cache(maxsize=1)
+def shared_detector() -> SpeechDetector:
+    """One detector per process (its network is locked per call, so videos and live runs can share it)."""
+    return SpeechDetector.load()

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from fer_core import recipe
+from fer_core.cli import add_device_argument
 from fer_core.artifact import artifact_path
 from fer_core.calibration import CALIBRATION_CHOICES
 from fer_core.errors import UserError
@@ -69,7 +70,7 @@ def register(sub) -> None:
     q.add_argument("--manifest", type=Path, help="CSV of truly paired samples (sample_id, face, audio, label[, split])")
     q.add_argument("--seed", type=int, default=0, help="pairing seed (pseudo-pairs)")
     q.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    q.add_argument("--device", default="auto")
+    add_device_argument(q)
     q.set_defaults(func=run_pairs)
 
     f = esub.add_parser(

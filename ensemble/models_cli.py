@@ -77,9 +77,9 @@ def register(sub) -> None:
 
     fus = msub.add_parser("add-fusion", help="publish a fusion run whose members are all published models")
     fus.add_argument("run", type=Path, help="fusion run directory ('fer ensemble fuse --out')")
-    fus.add_argument("--name", required=True)
+    fus.add_argument("--name", required=True, help="fusion name, unique in the zoo (e.g. vgg48_slim+landmarks)")
     fus.add_argument("--default", action="store_true", help="the fusion 'fer predict' applies by default")
-    fus.add_argument("--description", default="")
+    fus.add_argument("--description", default="", help="one line for 'fer models list'")
     _add_zoo_arg(fus)
     fus.set_defaults(func=run_add_fusion)
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from fer_core import atomic, recipe
+from fer_core.cli import add_device_argument
 from fer_core.errors import DataError, UserError
 from fer_core.recipe import AT_LEAST_ONE
 
@@ -66,7 +67,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                                     "fusion when the face and landmark models are its members)")
     p.add_argument("--detector", default="hog", choices=("hog", "cnn"),
                    help="face detector (hog: fast, the default; cnn: dlib's CNN, slower; see docs/faces.md)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    add_device_argument(p)
 
 
 def image_files(inputs: list[Path]) -> list[Path]:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from fer_core import recipe
+from fer_core.cli import add_device_argument
 from fer_core.recipe import AT_LEAST_ONE, Range
 from fer_audio.splits import MAX_FOLDS
 
@@ -58,28 +59,31 @@ def register(sub) -> None:
     _add_data(t)
     _add_split(t)
     _add_recipe(t)
-    t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    add_device_argument(t)
     t.add_argument("--resume", action="store_true", help="continue a killed run from its last.pt")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs of this invocation")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.set_defaults(func=run_train)
 
-    e = asub.add_parser("evaluate", help="re-evaluate a run: calibration, artifacts, metrics.json")
+    e = asub.add_parser(
+        "evaluate", help="re-evaluate a run: calibration, artifacts, metrics.json",
+        description="Load RUN's best.pt, score the validation and test actors, fit its calibrator on the validation "
+                    "actors and write predictions/{validation,test}.json, metrics.json and the plots again.")
     e.add_argument("run", type=Path, help="run directory")
     _add_data(e)
-    e.add_argument("--device", default="auto")
+    add_device_argument(e)
     e.set_defaults(func=run_evaluate)
 
     c = asub.add_parser("cv", help="k-fold cross-validation by actor: one run per fold plus a summary",
                         description="Train one run per actor fold under OUT/fold-F and write OUT/cv.json and "
                                     "OUT/cv.md with the per-fold and mean test metrics.")
-    c.add_argument("--out", required=True, type=Path)
+    c.add_argument("--out", required=True, type=Path, help="folder for the fold runs and the summary")
     c.add_argument("--folds", type=int, default=6, help="number of actor folds (2..12, default 6)")
     _add_data(c)
     _add_recipe(c)
-    c.add_argument("--device", default="auto")
-    c.add_argument("--no-progress", action="store_true")
+    add_device_argument(c)
+    c.add_argument("--no-progress", action="store_true", help="no progress bars")
     c.set_defaults(func=run_cv)
 
     p = asub.add_parser("predict", help="calibrated emotion probabilities for audio files",
@@ -93,7 +97,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--artifact", type=Path, metavar="PATH",
                    help="also write a predictions artifact (split 'predict'); unscorable clips are marked absent")
-    p.add_argument("--device", default="auto")
+    add_device_argument(p)
     p.set_defaults(func=run_predict)
 
 

@@ -36,6 +36,22 @@ def command_line(argv: list[str] | None = None) -> str:
     return " ".join(["fer", *map(shlex.quote, args)])
 
 
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """``--device``, the same flag on every command that runs a network (resolved by ``fer_core.device``)."""
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA when available, the default), cpu, cuda or cuda:N")
+
+
+def subcommands(parser: argparse.ArgumentParser, path: str = "fer"):
+    """(``fer face train``, its parser, its one-line help) for every command below ``parser``, depth first."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            help_lines = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                yield f"{path} {name}", child, help_lines.get(name)
+                yield from subcommands(child, f"{path} {name}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fer",
@@ -44,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in SUBCOMMANDS.values():
         importlib.import_module(module).register(sub)
+    for _, command, help_line in subcommands(parser):
+        if not command.description and help_line:  # else its --help would show no line about what it does
+            command.description = help_line[0].upper() + help_line[1:] + "."
     return parser
 
 

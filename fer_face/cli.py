@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from fer_core import recipe
+from fer_core.cli import add_device_argument
 from fer_core.recipe import AT_LEAST_ONE
 from fer_face.data.cli import add_data_args
 
@@ -41,7 +42,7 @@ def register(sub) -> None:
                    help="start from ImageNet weights (timm hub, needs network) or from a local weights FILE")
     t.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any recipe field, e.g. --set augment.rotate_deg=15 (repeatable)")
-    t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    add_device_argument(t)
     t.add_argument("--resume", action="store_true", help="continue a killed run from its last.pt")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--init-from", metavar="RUN_OR_CKPT_OR_MODEL",
@@ -56,10 +57,14 @@ def register(sub) -> None:
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.set_defaults(func=run_train)
 
-    e = fsub.add_parser("evaluate", help="re-evaluate a run's best checkpoint: calibration, artifacts, metrics.json")
+    e = fsub.add_parser(
+        "evaluate", help="re-evaluate a run's best checkpoint: calibration, artifacts, metrics.json",
+        description="Load RUN's best.pt, score PublicTest and PrivateTest with the run's test-time views, fit its "
+                    "calibrator on PublicTest and write predictions/{PublicTest,PrivateTest}.json, metrics.json and "
+                    "the plots again (e.g. after --set eval.KEY=VALUE or on another machine).")
     e.add_argument("run", type=Path, help="run directory")
     add_data_args(e)
-    e.add_argument("--device", default="auto")
+    add_device_argument(e)
     e.add_argument("--set", action="append", default=[], metavar="eval.KEY=VALUE",
                    help="change an evaluation setting and save it in the run's config, e.g. --set eval.tta_shift_px=2 "
                         "(test-time views; choose on PublicTest, never on PrivateTest)")
@@ -68,14 +73,23 @@ def register(sub) -> None:
                         "'fer ensemble teach' builds a distillation teacher from")
     e.set_defaults(func=run_evaluate)
 
-    c = fsub.add_parser("compare", help="train or collect the paper's three backbones and write the comparison table")
+    c = fsub.add_parser(
+        "compare", help="train or collect the paper's three backbones and write the comparison table",
+        description="Collect the finished run of each backbone under RUNS/<backbone> (with --train-missing, train "
+                    "the missing ones with --recipe first) and write comparison.{md,csv,json}: train and PrivateTest "
+                    "accuracy, macro-F1, NLL, ECE, temperature and epochs beside the paper's Table 1. With --improved-runs, "
+                    "also the three-group table (paper | --recipe runs | improved runs) and Figure 6 redrawn. "
+                    "Example: fer face compare --recipe paper --runs runs/paper --data data/fer2013.zip "
+                    "--improved-runs runs/improved --out results/fer2013/paper")
     c.add_argument("--recipe", default="improved", help="recipe for runs that must be trained")
     c.add_argument("--runs", type=Path, required=True, help="root holding one run directory per backbone")
-    c.add_argument("--backbones", nargs="+", default=["mobilenetv2_100", "efficientnet_b0", "efficientnet_b2"])
+    c.add_argument("--backbones", nargs="+", default=["mobilenetv2_100", "efficientnet_b0", "efficientnet_b2"],
+                   help="backbones to compare, one run directory each (default: the paper's three)")
     c.add_argument("--train-missing", action="store_true", help="train backbones that have no finished run under --runs")
     c.add_argument("--out", type=Path, help="where to write comparison.{md,csv,json} (default: --runs)")
     add_data_args(c)
-    c.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    c.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a recipe setting of the runs it trains, e.g. --set train.epochs=50")
     c.add_argument("--compile", action="store_true", help="torch.compile the training step of runs it trains")
     c.add_argument("--improved-runs", type=Path, metavar="DIR",
                    help="also write paper-table.{md,csv,json} (paper | --recipe runs | improved-recipe runs found "
@@ -97,7 +111,7 @@ def register(sub) -> None:
                    help="smallest face side to look for, in px of the photo (default: 80 px at the photo's size); "
                         "larger values detect faster")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--device", default="auto")
+    add_device_argument(p)
     p.set_defaults(func=run_predict)
 
     k = fsub.add_parser("crop", help="cut the face out of every photo of a <split>/<class>/ tree, for training",

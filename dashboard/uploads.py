@@ -18,9 +18,10 @@ from typing import Iterator
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fer_core.errors import UserError
+from fer_face.faces import register_photo_formats, to_gray
 
-IMAGE_TYPES = ("jpg", "jpeg", "png", "bmp", "webp")
-PIL_IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")  # decoders PIL may use on an upload
+IMAGE_TYPES = ("jpg", "jpeg", "png", "bmp", "webp", "heic", "heif", "avif")
+PIL_IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "HEIF", "AVIF")  # decoders PIL may use on an upload
 AUDIO_TYPES = ("wav", "flac", "ogg")
 VIDEO_TYPES = ("mp4", "mkv", "webm", "mov", "avi")  # what ensemble.video decodes
 MAX_IMAGE_MB = 10
@@ -51,6 +52,7 @@ def open_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     The pixel count is checked from the header, before any pixel data is decoded.
     """
     _check_size(data, MAX_IMAGE_MB, "image")
+    register_photo_formats()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -71,6 +73,8 @@ def open_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
             f"not a readable {'/'.join(PIL_IMAGE_FORMATS)} image ({e.__class__.__name__}); upload a JPEG or PNG photo"
         ) from None
     im = ImageOps.exif_transpose(im)  # phone photos store their rotation in EXIF
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):  # 16-bit or float: Pillow's convert would clip it
+        im = Image.fromarray(to_gray(im))
     return im.convert("RGB")
 
 

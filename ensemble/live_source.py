@@ -23,6 +23,7 @@ import av
 import av.logging
 import numpy as np
 
+from ensemble.video_decode import upright_pixels
 from fer_core.errors import DataError, UserError
 
 CAMERA_FORMATS = {"linux": "v4l2", "darwin": "avfoundation", "win32": "dshow"}  # FFmpeg's capture devices
@@ -215,7 +216,7 @@ class LatestFrame(_Decoder):
                     delay = start_wall + (t - first) - time.monotonic()
                     if delay > 0 and self._stop.wait(delay):
                         return
-                gray = frame.to_ndarray(format="gray")
+                gray = upright_pixels(frame, "gray")
                 with self._cond:
                     self._frame = (index, t - first, gray)
                     self.read += 1

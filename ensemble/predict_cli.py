@@ -19,7 +19,7 @@ from fer_core.cli import add_device_argument
 from fer_core.errors import DataError, UserError
 from fer_core.recipe import AT_LEAST_ONE
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif")
 
 
 def register(sub) -> None:

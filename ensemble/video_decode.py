@@ -11,6 +11,10 @@
 
 Time: every timestamp here is in seconds since the first video frame (the timeline's origin); the
 soundtrack is cut or padded with silence to line up with it.
+
+Orientation: a phone films portrait video as landscape frames plus a display rotation (the container's display
+matrix). Frames are turned upright before anything sees them, so faces, boxes, sizes and the annotated video are
+of the video as a player shows it.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ class VideoLimits:
 @dataclass(frozen=True)
 class VideoInfo:
     path: Path
-    width: int
+    width: int  # as displayed, after the display rotation
     height: int
     fps: float  # average frame rate
     frame_count: int  # video frames found by the packet scan
@@ -52,6 +56,7 @@ class VideoInfo:
     audio_codec: str | None  # None: no audio stream
     audio_rate: int | None
     audio_channels: int | None
+    rotation: int = 0  # degrees counter-clockwise that turn the stored frames upright (0, 90, 180, 270)
 
     @property
     def has_audio(self) -> bool:
@@ -59,7 +64,8 @@ class VideoInfo:
 
     def as_dict(self) -> dict:
         return {"file": str(self.path), "width": self.width, "height": self.height, "fps": round(self.fps, 4),
-                "frames": self.frame_count, "duration_s": round(self.duration, 4), "video_codec": self.video_codec,
+                "frames": self.frame_count, "duration_s": round(self.duration, 4), "rotation": self.rotation,
+                "video_codec": self.video_codec,
                 "audio_codec": self.audio_codec, "audio_rate": self.audio_rate, "audio_channels": self.audio_channels}
 
 
@@ -68,6 +74,26 @@ def _open(path: Path) -> av.container.InputContainer:
         return av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError as e:
         raise DataError(f"{path}: unreadable, truncated or not a video file ({_reason(e)}); {REEXPORT_HINT}") from None
+
+
+def quarter_turns(frame: av.VideoFrame) -> int:
+    """How many times to turn ``frame`` a quarter counter-clockwise to show it as a player does (display matrix)."""
+    return round((frame.rotation or 0) / 90) % 4
+
+
+def upright_pixels(frame: av.VideoFrame, pixel_format: str) -> np.ndarray:
+    """``frame`` as ``pixel_format`` pixels, turned by its display rotation."""
+    pixels = frame.to_ndarray(format=pixel_format)
+    turns = quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
+
+
+def _first_frame_turns(path: Path) -> int:
+    with _open(path) as container:
+        try:
+            return quarter_turns(next(container.decode(video=0)))
+        except (StopIteration, av.error.FFmpegError):
+            return 0
 
 
 def _reason(error: av.error.FFmpegError) -> str:
@@ -110,6 +136,9 @@ def probe_video(path: str | Path, limits: VideoLimits = VideoLimits()) -> VideoI
             raise DataError(f"{path}: truncated file ({count} of the {video.frames} video frames its header "
                             f"declares); {REEXPORT_HINT}")
         duration = video_end - first
+        turns = _first_frame_turns(path)
+        if turns % 2:
+            width, height = height, width
         rate = video.average_rate or video.guessed_rate
         fps = float(rate) if rate else count / max(duration, 1e-9)
         if duration <= 0:
@@ -117,7 +146,7 @@ def probe_video(path: str | Path, limits: VideoLimits = VideoLimits()) -> VideoI
         return VideoInfo(path, width, height, fps, count, duration, first, video.codec_context.name,
                          None if audio is None else audio.codec_context.name,
                          None if audio is None else audio.codec_context.sample_rate,
-                         None if audio is None else audio.codec_context.layout.nb_channels)
+                         None if audio is None else audio.codec_context.layout.nb_channels, rotation=90 * turns)
 
 
 def _scan_packets(container, video, path: Path, limits: VideoLimits) -> tuple[int, float, float, float]:
@@ -161,7 +190,7 @@ def iter_frames(info: VideoInfo, pixel_format: str = "gray") -> Iterator[tuple[i
             for index, frame in enumerate(container.decode(stream)):
                 t = frame.time - info.start if frame.time is not None else previous + frame_s
                 previous = t
-                yield index, t, frame.to_ndarray(format=pixel_format)
+                yield index, t, upright_pixels(frame, pixel_format)
         except av.error.FFmpegError as e:
             raise DataError(f"{info.path}: corrupt video data ({_reason(e)}); {REEXPORT_HINT}") from None
 

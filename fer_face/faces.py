@@ -23,13 +23,14 @@ where recall matters more than time.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import warnings
 from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fer_core.errors import DataError, UserError
 
@@ -78,8 +79,17 @@ class Detection(NamedTuple):
     score: float
 
 
+@functools.cache
+def register_photo_formats() -> None:
+    """Let PIL open HEIC/HEIF photos (pillow-heif); AVIF, JPEG, PNG, WebP ... it opens itself."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
+
 def load_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image file; a one-line DataError naming the file if that fails.
+    """Open and fully decode an image file, upright by its EXIF orientation; a one-line DataError naming the file
+    if that fails.
 
     PIL's decompression-bomb guard is enforced as an error (not just a warning): a file that
     claims more than ``Image.MAX_IMAGE_PIXELS`` pixels is refused before it is decoded.
@@ -87,12 +97,14 @@ def load_image(path: str | Path) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: image not found")
+    register_photo_formats()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 im.load()
-                return im.copy()
+                # a phone stores its photo sideways plus an EXIF rotation: faces and boxes are of the photo as shown
+                return ImageOps.exif_transpose(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise DataError(f"{path}: refused, image is too large to decode safely ({e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
@@ -102,15 +114,19 @@ def load_image(path: str | Path) -> Image.Image:
 def to_gray(image: Image.Image | np.ndarray) -> np.ndarray:
     """A PIL image or array (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) -> uint8 (H, W) grayscale.
 
-    Float arrays with values in [0, 1] are read as intensities in [0, 1]; other arrays as 0..255.
+    Float pixels in [0, 1] are read as intensities in [0, 1]; 16-bit pixels (uint16 arrays, 16-bit PNG and TIFF)
+    and other integers above 255 as 0..65535; anything else as 0..255.
     """
     if isinstance(image, Image.Image):
+        if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+            return to_gray(np.asarray(image))  # deeper than 8 bits: scaled by their values below
         if image.mode in ("RGBA", "LA", "P"):
             image = image.convert("RGBA")
             background = Image.new("RGBA", image.size, (255, 255, 255, 255))
             image = Image.alpha_composite(background, image)
         return np.asarray(image.convert("L"), dtype=np.uint8)
     a = np.asarray(image)
+    kind = a.dtype.kind
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
     if a.ndim == 3 and a.shape[2] in (3, 4):
@@ -121,8 +137,10 @@ def to_gray(image: Image.Image | np.ndarray) -> np.ndarray:
         a = np.asarray(a, np.float64)
         if not np.isfinite(a).all():
             raise DataError("image array contains NaN or infinite values")
-        if a.size and a.max() <= 1.0 and a.min() >= 0.0 and np.asarray(image).dtype.kind == "f":
+        if a.size and kind == "f" and a.max() <= 1.0 and a.min() >= 0.0:
             a = a * 255.0
+        elif a.size and kind in "iu" and (np.asarray(image).dtype == np.uint16 or a.max() > 255):
+            a = a * (255.0 / 65535.0)
         a = np.clip(np.rint(a), 0, 255).astype(np.uint8)
     return a
 

@@ -16,6 +16,7 @@ from PIL import Image
 from dashboard import loader, tables, uploads
 from fer_core.artifact import load_run
 from fer_core.report import build_metrics
+from fer_face.faces import register_photo_formats
 from fer_face.models import get_backbone
 from tests.dashboard_fixtures import PUBLISHED, index_row, shared_published, shared_results, write_index
 
@@ -353,6 +354,23 @@ def _png_claiming(width: int, height: int) -> bytes:
 def test_open_image_accepts_photos_and_converts_to_rgb():
     im = uploads.open_image(_png(mode="L"))
     assert im.mode == "RGB" and im.size == (32, 24)
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_open_image_accepts_heic_and_avif_photos(fmt):
+    register_photo_formats()
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 100, 50)).save(buf, format=fmt, quality=95)
+    im = uploads.open_image(buf.getvalue())
+    assert im.mode == "RGB" and im.size == (32, 24)
+    assert np.abs(np.asarray(im, np.int16) - (200, 100, 50)).mean() < 8
+
+
+def test_a_16_bit_upload_keeps_its_grey_levels():
+    buf = io.BytesIO()
+    Image.fromarray(np.full((24, 32), 128 * 257, np.uint16)).save(buf, format="PNG")
+    im = uploads.open_image(buf.getvalue())
+    assert im.mode == "RGB" and np.asarray(im).min() == np.asarray(im).max() == 128
 
 
 @pytest.mark.parametrize("data, match", [

@@ -6,7 +6,7 @@ from PIL import Image
 
 from fer_core.errors import DataError, UserError
 from fer_face.faces import (DETECTORS, Detection, FaceBox, best_face, crop_face, detect_faces, load_image,
-                            to_gray)
+                            register_photo_formats, to_gray)
 
 # skimage.data.astronaut() is 512x512; her face (hairline to chin) spans about x 170-262, y 72-168. Saved as
 # JPEG at quality 95, dlib's HOG detector also reports the mission patch on her suit (around x 123-228,
@@ -55,6 +55,25 @@ def test_decompression_bomb_guard(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 40,000 px > 1,000 (the warning level) -> refused
     with pytest.raises(DataError, match="too large"):
         load_image(p)
+
+
+@pytest.mark.parametrize("fmt", ["png", "tiff"])
+def test_16_bit_and_float_photos_keep_their_grey_levels(tmp_path, fmt):
+    from skimage import data
+
+    grey = to_gray(Image.fromarray(data.astronaut()))
+    deep = tmp_path / f"deep16.{fmt}"
+    Image.fromarray(grey.astype(np.uint16) * 257).save(deep)
+    unit = tmp_path / "unit.tiff"
+    Image.fromarray(grey.astype(np.float32) / 255).save(unit)
+    for path in (deep, unit):
+        image = load_image(path)
+        assert image.mode in ("I;16", "I", "F")
+        np.testing.assert_array_equal(to_gray(image), grey)
+        assert on_her_face(best_face(to_gray(image)).box)
+    assert to_gray(np.full((2, 2, 3), 65535, np.uint16)).max() == 255
+    assert to_gray(np.full((2, 2), 200, np.uint16)).max() == 1  # 16-bit: 200 of 65535 is nearly black
+    assert to_gray(np.full((2, 2), 200, np.int64)).max() == 200
 
 
 def test_to_gray_accepts_arrays_and_rejects_bad_shapes():
@@ -127,6 +146,40 @@ def test_most_confident_face_is_chosen_not_the_largest(astronaut_gray):
     patches = faces[1:]
     assert patches and all(centre(f.box)[1] > 300 for f in patches)
     assert max(f.box.area for f in patches) > best.box.area  # the largest box would be the wrong face
+
+
+# EXIF orientation -> how the stored pixels are turned before display (PIL's exif_transpose inverts it)
+STORED_SIDEWAYS = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED_SIDEWAYS))
+def test_a_phone_photo_stored_sideways_is_read_upright(tmp_path, orientation):
+    from skimage import data
+
+    upright = Image.fromarray(data.astronaut())
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    path = tmp_path / f"phone-{orientation}.jpg"
+    upright.transpose(STORED_SIDEWAYS[orientation]).save(path, quality=95, exif=exif.tobytes())
+    with Image.open(path) as raw:
+        assert raw.getexif()[0x0112] == orientation
+    image = load_image(path)
+    assert image.size == upright.size and 0x0112 not in image.getexif()
+    assert np.abs(np.asarray(image, np.int16) - np.asarray(upright, np.int16)).mean() < 3  # JPEG noise only
+    assert on_her_face(best_face(to_gray(image)).box)
+
+
+@pytest.mark.parametrize("suffix", ["heic", "avif"])
+def test_iphone_heic_and_avif_photos_are_read(tmp_path, suffix):
+    from skimage import data
+
+    register_photo_formats()  # pillow-heif writes HEIC too
+    path = tmp_path / f"astronaut.{suffix}"
+    Image.fromarray(data.astronaut()).save(path, quality=90)
+    image = load_image(path)
+    assert image.size == (512, 512)
+    assert np.abs(np.asarray(image.convert("RGB"), np.int16) - data.astronaut()).mean() < 4
+    assert on_her_face(best_face(to_gray(image)).box)
 
 
 def test_photo_landmarks_use_the_most_confident_face(astronaut_gray):

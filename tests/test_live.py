@@ -99,6 +99,17 @@ def test_a_fast_consumer_gets_every_frame(clip):
     assert got == list(range(20)) and frames.skipped == 0
 
 
+def test_a_phone_clip_stored_sideways_arrives_upright(clip, tmp_path):
+    phone = write_clip(tmp_path / "phone.mp4", picture_frames(20, heads=STILL_HEAD), rotation=90)
+    frames_of = {}
+    for name, path in (("upright", clip), ("phone", phone)):
+        with open_source(str(path)) as frames:
+            frames_of[name] = [pixels for _, _, pixels in iter(frames.next, None)]
+    upright, turned = np.stack(frames_of["upright"]), np.stack(frames_of["phone"])
+    assert turned.shape == upright.shape == (20, 240, 320)
+    assert np.abs(turned.astype(int) - upright).mean() < 3  # encoding noise only
+
+
 def test_closing_early_stops_the_decoder(clip):
     with open_source(str(clip)) as frames:
         frames.next()

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 
+import av
 import numpy as np
 import pytest
 import soundfile
@@ -130,6 +131,23 @@ def test_score_every_frame_runs_the_face_model_on_the_followed_boxes_too(predict
     assert [f.boxes for f in every.frames] == [f.boxes for f in default.frames]
     assert any("face model scored on every processed frame" in n for n in every.notes)
     assert any(n.startswith("face and landmarks scored on detection frames") for n in default.notes)
+
+
+@pytest.mark.parametrize("rotation", [90, 270])
+def test_a_phone_clip_stored_sideways_is_read_upright(predictor, clip, tmp_path, rotation):
+    phone = write_clip(tmp_path / "phone.mp4", picture_frames(N_FRAMES), speech(), rotation=rotation)
+    with av.open(str(phone)) as raw:  # stored sideways, as a phone stores a portrait clip
+        assert raw.streams.video[0].codec_context.height == 320
+    info = probe_video(phone)
+    assert (info.width, info.height, info.rotation) == (320, 240, rotation)
+    upright = [pixels for _, _, pixels in iter_frames(probe_video(clip))]
+    turned = [pixels for _, _, pixels in iter_frames(info)]
+    assert np.abs(np.stack(turned).astype(int) - np.stack(upright)).mean() < 3  # encoding noise only
+    expected, result = predict_video(clip, predictor, QUIET), predict_video(phone, predictor, QUIET)
+    assert [r.track for r in result.rows] == [r.track for r in expected.rows] == [0, 0]
+    for got, want in zip(result.frames, expected.frames):
+        assert len(got.boxes) == len(want.boxes) == 1
+        assert np.abs(np.subtract(got.boxes[0][1], want.boxes[0][1])).max() <= 4
 
 
 def test_silent_windows_are_face_only(predictor, tmp_path):

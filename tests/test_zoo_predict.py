@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from fer_face.data.synthetic import _face
+from fer_face.faces import register_photo_formats
 from tests.conftest import train_tiny_face
 
 FER7 = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
@@ -82,6 +83,8 @@ def test_fused_predict_on_photos_a_folder_and_bad_files(zoo, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
     drawn_face_photo(photos / "a.jpg")
+    register_photo_formats()
+    Image.open(photos / "a.jpg").save(photos / "iphone.heic", quality=95)  # found in a folder and read too
     Image.fromarray(_face(np.random.default_rng(2), 4)).save(photos / "crop.png")
     (photos / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
     Image.fromarray(np.full((300, 400), 128, np.uint8)).save(photos / "blank.png")
@@ -90,7 +93,7 @@ def test_fused_predict_on_photos_a_folder_and_bad_files(zoo, tmp_path):
     out = json.loads(r.stdout)
     assert out["models"]["fusion"] == "tiny_fusion"
     by_file = {os.path.basename(row["file"]): row for row in out["results"]}
-    assert set(by_file) == {"a.jpg", "crop.png", "corrupt.jpg", "blank.png"}
+    assert set(by_file) == {"a.jpg", "iphone.heic", "crop.png", "corrupt.jpg", "blank.png"}
     assert "corrupt or unreadable" in by_file["corrupt.jpg"]["error"] and by_file["blank.png"]["error"] == "no face found"
     face = by_file["a.jpg"]
     assert set(face["fused"]) == FER7 and sum(face["fused"].values()) == pytest.approx(1, abs=1e-4)
@@ -99,6 +102,7 @@ def test_fused_predict_on_photos_a_folder_and_bad_files(zoo, tmp_path):
     left, top, right, bottom = face["box"]
     assert left < 160 < right and top < 160 < bottom and face["detector_score"] is not None
     assert by_file["crop.png"]["box"] is None
+    assert np.abs(np.subtract(by_file["iphone.heic"]["box"], face["box"])).max() <= 4
     csv_out = tmp_path / "out.csv"
     r = fer("predict", str(photos / "a.jpg"), "--csv", str(csv_out), zoo_dir=zoo["zoo"])
     ok(r)

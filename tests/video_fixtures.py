@@ -55,13 +55,20 @@ def speech(seconds=SECONDS, silent_after=None):
     return wave
 
 
-def write_clip(path, frames=None, wave=None, *, fps=FPS, vcodec="libx264", acodec="aac", faststart=False):
-    """A video of ``frames`` (None: no video stream) with ``wave`` as its mono soundtrack (None: no audio)."""
+def write_clip(path, frames=None, wave=None, *, fps=FPS, vcodec="libx264", acodec="aac", faststart=False,
+               rotation=0):
+    """A video of ``frames`` (None: no video stream) with ``wave`` as its mono soundtrack (None: no audio).
+    ``rotation``: stored as a phone stores it, turned the other way, with a display rotation of that many degrees
+    counter-clockwise that a player undoes (90: a portrait clip filmed with the phone turned clockwise)."""
+    if frames is not None and rotation:
+        frames = [np.ascontiguousarray(np.rot90(f, -rotation // 90)) for f in frames]
     with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as out:
         if frames is not None:
             video = out.add_stream(vcodec, rate=fps)
             video.height, video.width = frames[0].shape[:2]
             video.pix_fmt = "yuv420p"
+            if rotation:
+                video.set_display_rotation(rotation)
         if wave is not None:
             audio = out.add_stream(acodec, rate=48000 if acodec == "libopus" else SAMPLE_RATE)
             audio.layout = "mono"

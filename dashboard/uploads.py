@@ -17,12 +17,13 @@ from typing import Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fer_core.errors import UserError
+from fer_audio.decode import clip_seconds
+from fer_core.errors import DataError, UserError
 from fer_face.faces import register_photo_formats, to_gray
 
 IMAGE_TYPES = ("jpg", "jpeg", "png", "bmp", "webp", "heic", "heif", "avif")
 PIL_IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "HEIF", "AVIF")  # decoders PIL may use on an upload
-AUDIO_TYPES = ("wav", "flac", "ogg")
+AUDIO_TYPES = ("wav", "flac", "ogg", "opus", "mp3", "m4a", "aac")  # fer_audio.decode reads them all
 VIDEO_TYPES = ("mp4", "mkv", "webm", "mov", "avi")  # what ensemble.video decodes
 MAX_IMAGE_MB = 10
 MAX_AUDIO_MB = 20
@@ -99,20 +100,15 @@ def audio_file(data: bytes, name: str) -> Iterator[Path]:
 
     The clip is probed (format, duration) before it is handed to any model.
     """
-    import soundfile
-
     suffix = audio_suffix(name)
     _check_size(data, MAX_AUDIO_MB, "audio clip")
     with tempfile.TemporaryDirectory(prefix="fer-dashboard-") as tmp:
         path = Path(tmp) / f"clip.{suffix}"
         path.write_bytes(data)
         try:
-            info = soundfile.info(str(path))
-        except Exception as e:  # libsndfile raises its own error types for unreadable data
-            raise UploadError(f"not a readable {suffix.upper()} audio file ({e.__class__.__name__})") from None
-        if info.frames <= 0 or info.samplerate <= 0:
-            raise UploadError("the audio clip holds no samples")
-        seconds = info.frames / info.samplerate
+            seconds = clip_seconds(path)
+        except DataError as e:  # it names the temporary file; the page names the upload
+            raise UploadError(f"not a readable {suffix.upper()} audio file: {str(e).split(': ', 1)[1]}") from None
         if seconds > MAX_AUDIO_SECONDS:
             raise UploadError(f"the clip is {seconds:.0f} s long; the limit is {MAX_AUDIO_SECONDS:.0f} s")
         yield path

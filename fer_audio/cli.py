@@ -87,7 +87,7 @@ def register(sub) -> None:
     c.set_defaults(func=run_cv)
 
     p = asub.add_parser("predict", help="calibrated emotion probabilities for audio files",
-                        description="Score WAV/FLAC/OGG/AIFF clips with a trained run. A bad clip is a one-line "
+                        description="Score WAV, FLAC, Ogg/Opus, AIFF, MP3, M4A/AAC (voice memos), WebM or AMR clips with a trained run. A bad clip is a one-line "
                                     "error; with --artifact, bad clips are kept in the artifact marked absent.")
     p.add_argument("files", nargs="+", type=Path, help="audio clips (any sample rate, mono or stereo)")
     p.add_argument("--model", "--run", dest="model", metavar="NAME|RUN",

@@ -1,8 +1,10 @@
 """Decode one audio clip to mono float32 at the model's sample rate, or refuse it with one clear line.
 
 Every entry point (dataset reader, ``fer audio predict``, paired manifests, the dashboard) goes
-through :func:`decode_clip`, so a bad clip is described the same way everywhere. Containers are read
-by libsndfile (``soundfile``) only: no fallback decoder that might half-understand a file.
+through :func:`decode_clip`, so a bad clip is described the same way everywhere. Each container has one
+decoder, chosen by its suffix, with no fallback that might half-understand a file: libsndfile (``soundfile``)
+for WAV, FLAC, Ogg (Vorbis, Opus), AIFF and MP3; FFmpeg (PyAV) for what phones and browsers record: M4A/AAC
+(voice memos), WebM (a browser's MediaRecorder) and AMR.
 Resampling is soxr's high-quality mode, the resampler behind ``librosa.resample(res_type="soxr_hq")``,
 called directly (importing librosa JIT-compiles numba code, seconds of CPU per process); a 48 kHz and
 a 16 kHz copy of a recording yield near-identical model inputs.
@@ -18,7 +20,12 @@ import numpy as np
 
 from fer_core.errors import DataError
 
-SUPPORTED_SUFFIXES = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".aif": "AIFF", ".aiff": "AIFF"}
+SOUNDFILE_SUFFIXES = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".opus": "OGG", ".aif": "AIFF",
+                      ".aiff": "AIFF", ".mp3": "MP3"}
+FFMPEG_SUFFIXES = {".m4a": "M4A", ".aac": "AAC", ".webm": "WebM", ".weba": "WebM", ".amr": "AMR"}
+SUPPORTED_SUFFIXES = {**SOUNDFILE_SUFFIXES, **FFMPEG_SUFFIXES}
+# A declared length is trusted to within this much before a compressed file counts as truncated.
+TRUNCATION_SLACK_S, TRUNCATION_SLACK_FRACTION = 0.5, 0.02
 MIN_SECONDS = 0.3
 SILENCE_PEAK_DBFS = -60.0  # a clip with no sample louder than this is "silent"
 MAX_BYTES = 256 * 1024 * 1024  # refuse absurdly large clips instead of exhausting memory
@@ -58,6 +65,8 @@ def read_samples(raw: bytes, name: str) -> tuple[np.ndarray, int]:
     container = _check_container(name)
     if len(raw) > MAX_BYTES:
         raise DataError(f"{name}: {len(raw) / 2**20:.0f} MiB is too large for one clip (limit {MAX_BYTES // 2**20} MiB)")
+    if container in FFMPEG_SUFFIXES.values():
+        return _read_with_ffmpeg(raw, name, container)
     if container == "WAV":
         problem = _wav_truncated(raw)
         if problem:
@@ -72,6 +81,60 @@ def read_samples(raw: bytes, name: str) -> tuple[np.ndarray, int]:
     if len(samples) < declared:
         raise DataError(f"{name}: truncated {container} file (header says {declared} frames, decoded {len(samples)})")
     return samples, int(sr)
+
+
+def _read_with_ffmpeg(raw: bytes, name: str, container: str) -> tuple[np.ndarray, int]:
+    """The first audio stream of a compressed container, decoded by FFmpeg (PyAV) to (frames, channels) float32."""
+    import av
+
+    broken = f"{name}: corrupt, truncated or unreadable {container} file"
+    try:
+        with av.open(io.BytesIO(raw), metadata_errors="ignore") as source:
+            if not source.streams.audio:
+                raise DataError(f"{name}: no audio stream in this {container} file; {CONVERT_HINT}")
+            stream = source.streams.audio[0]
+            rate, channels = stream.codec_context.sample_rate, stream.codec_context.channels
+            declared = source.duration / av.time_base if source.duration else None
+            packed = av.AudioResampler(format="flt", layout="mono" if channels == 1 else "stereo")
+            chunks = [f.to_ndarray().reshape(-1) for frame in source.decode(stream) for f in packed.resample(frame)]
+            chunks += [f.to_ndarray().reshape(-1) for f in packed.resample(None)]
+    except av.error.FFmpegError as e:
+        detail = getattr(e, "strerror", None) or e.__class__.__name__
+        raise DataError(f"{broken} ({detail}); {CONVERT_HINT}") from None
+    samples = np.concatenate(chunks).reshape(-1, min(channels, 2)) if chunks else np.zeros((0, 1), np.float32)
+    if not rate or not len(samples):
+        raise DataError(f"{broken} (no audio decoded); {CONVERT_HINT}")
+    decoded = len(samples) / rate
+    if declared is not None and declared - decoded > max(TRUNCATION_SLACK_S, TRUNCATION_SLACK_FRACTION * declared):
+        raise DataError(f"{name}: truncated {container} file (the header declares {declared:.1f} s, "
+                        f"{decoded:.1f} s decoded); re-export or re-download it")
+    return samples, int(rate)
+
+
+def clip_seconds(path: str | Path) -> float:
+    """A clip's length from its header alone (nothing decoded); a one-line DataError when it has none."""
+    path = Path(path)
+    container = _check_container(str(path))
+    if container in FFMPEG_SUFFIXES.values():
+        import av
+
+        try:
+            with av.open(str(path), metadata_errors="ignore") as source:
+                if not source.streams.audio or not source.duration:
+                    raise DataError(f"{path}: no audio of known length in this {container} file; {CONVERT_HINT}")
+                return source.duration / av.time_base
+        except av.error.FFmpegError as e:
+            detail = getattr(e, "strerror", None) or e.__class__.__name__
+            raise DataError(f"{path}: corrupt, truncated or unreadable {container} file ({detail})") from None
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except Exception as e:  # libsndfile raises its own error types for unreadable data
+        raise DataError(f"{path}: corrupt, truncated or unreadable {container} file ({e.__class__.__name__})") from None
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise DataError(f"{path}: the clip holds no samples")
+    return info.frames / info.samplerate
 
 
 def check_samples(samples: np.ndarray, sr: int, name: str) -> None:

@@ -169,6 +169,49 @@ def test_crop_windows_have_fixed_shape_and_keep_short_clips_whole():
     assert shifted.tolist() == [4, -2]  # shifts stay inside the clip / the window
 
 
+def _encode(path: Path, x: np.ndarray, sr: int, codec: str, fmt: str, rate: int, **options) -> Path:
+    """``x`` encoded with FFmpeg (PyAV) as a phone or a browser would record it."""
+    import av
+
+    with av.open(str(path), "w", format=fmt, options=options) as out:
+        stream = out.add_stream(codec, rate=rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.repeat(x, rate // sr)[None], format="flt", layout="mono")
+        frame.sample_rate, frame.pts = rate, 0
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            out.mux(packet)
+    return path
+
+
+PHONE_AND_BROWSER = [  # (file, codec, FFmpeg muxer, rate): a voice memo, a browser's MediaRecorder, MP3, Ogg Opus
+    ("memo.m4a", "aac", "ipod", 48000), ("recording.webm", "libopus", "webm", 48000),
+    ("clip.mp3", "libmp3lame", "mp3", 48000), ("note.opus", "libopus", "ogg", 48000),
+]
+
+
+@pytest.mark.parametrize("name, codec, fmt, rate", PHONE_AND_BROWSER, ids=[c[0] for c in PHONE_AND_BROWSER])
+def test_compressed_recordings_decode_like_the_flac_they_came_from(tmp_path, name, codec, fmt, rate):
+    x = _voice(16000)
+    reference = decode_clip(_wav(tmp_path, "voice.flac", x, 16000), 16000)
+    decoded = decode_clip(_encode(tmp_path / name, x, 16000, codec, fmt, rate), 16000)
+    assert decoded.dtype == np.float32 and abs(len(decoded) - len(reference)) <= 0.03 * 16000
+    n = min(len(decoded), len(reference))
+    assert np.corrcoef(decoded[:n], reference[:n])[0, 1] > 0.95  # lossy, but the same sound, not shifted
+
+
+def test_a_truncated_voice_memo_is_one_line(tmp_path):
+    memo = _encode(tmp_path / "memo.m4a", _voice(16000), 16000, "aac", "ipod", 48000, movflags="faststart")
+    cut = tmp_path / "cut.m4a"
+    cut.write_bytes(memo.read_bytes()[: memo.stat().st_size * 3 // 5])
+    not_audio = tmp_path / "empty.webm"
+    not_audio.write_bytes(b"\x1a\x45\xdf\xa3" + b"\x00" * 64)
+    for path in (cut, not_audio):
+        with pytest.raises(DataError) as e:
+            decode_clip(path, 16000)
+        assert str(e.value).startswith(f"{path}: ") and "\n" not in str(e.value)
+        assert "truncated" in str(e.value)
+
+
 # ------------------------------------------------------------------------------------ bad input
 def _bad_clips(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     sr = 16000

@@ -404,14 +404,37 @@ def test_audio_file_lives_in_a_temp_dir_and_is_removed():
     assert not path.exists() and not path.parent.exists()
 
 
+def _m4a(seconds: float, sr: int = 16000) -> bytes:
+    """A voice memo's container (AAC in M4A), written with PyAV."""
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="ipod") as out:
+        stream = out.add_stream("aac", rate=sr)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.full((1, int(seconds * sr)), 0.1, np.float32), format="flt",
+                                           layout="mono")
+        frame.sample_rate, frame.pts = sr, 0
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def test_a_voice_memo_is_accepted():
+    with uploads.audio_file(_m4a(2.0), "Memo 12.m4a") as path:
+        assert path.name == "clip.m4a" and path.is_file()
+
+
 @pytest.mark.parametrize("name, data, match", [
-    ("clip.mp3", b"ID3", "not an accepted audio type"),
+    ("clip.aiff", b"FORM", "not an accepted audio type"),
     ("clip.pkl", b"\x80\x04", "not an accepted audio type"),
     ("clip.wav", b"RIFF....garbage", "not a readable WAV"),
+    ("clip.m4a", b"\x00\x00\x00\x18ftypM4A garbage", "not a readable M4A audio file: corrupt"),
     ("clip.wav", None, "the limit is 60 s"),
+    ("clip.m4a", "memo", "the limit is 60 s"),
 ])
 def test_audio_file_refuses_bad_clips(name, data, match):
-    data = _wav(61.0) if data is None else data
+    data = _wav(61.0) if data is None else _m4a(61.0) if data == "memo" else data
     with pytest.raises(uploads.UploadError, match=match):
         with uploads.audio_file(data, name):
             pass

@@ -18,8 +18,8 @@ from fer_core import atomic, recipe
 from fer_core.cli import add_device_argument
 from fer_core.errors import DataError, UserError
 from fer_core.recipe import AT_LEAST_ONE
+from fer_face.faces import PHOTO_SUFFIXES
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif")
 
 
 def register(sub) -> None:
@@ -75,9 +75,9 @@ def image_files(inputs: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in inputs:
         if path.is_dir():
-            found = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in PHOTO_SUFFIXES)
             if not found:
-                print(f"warning: {path}: no image files ({', '.join(IMAGE_SUFFIXES)})", file=sys.stderr)
+                print(f"warning: {path}: no image files ({', '.join(PHOTO_SUFFIXES)})", file=sys.stderr)
             files.extend(found)
         elif path.is_file():
             files.append(path)

@@ -79,6 +79,10 @@ class Detection(NamedTuple):
     score: float
 
 
+# what load_image reads: a photo folder is searched for these (fer predict DIR, fer face crop, image datasets)
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif")
+
+
 @functools.cache
 def register_photo_formats() -> None:
     """Let PIL open HEIC/HEIF photos (pillow-heif); AVIF, JPEG, PNG, WebP ... it opens itself."""

@@ -19,8 +19,8 @@ from PIL import Image, UnidentifiedImageError
 from fer_core.errors import DataError
 from fer_core.labels import FER7, canonical_emotion
 from fer_face.data.dataset import IMAGE_SIZE, SPLITS
+from fer_face.faces import PHOTO_SUFFIXES, register_photo_formats, to_gray
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 CSV_COLUMNS = ("emotion", "pixels", "Usage")
 PREFIX_RE = re.compile(r"^(Training|PublicTest|PrivateTest)_", re.IGNORECASE)
 # Split folder spellings -> role. "test" is resolved below: PrivateTest when a validation folder exists,
@@ -110,7 +110,7 @@ class _Entry:
 
 def classify(parts: tuple[str, ...], where: str) -> _Entry | None:
     """Map .../<split>/<class>/<file> to an entry; None for files outside such a structure."""
-    if len(parts) < 3 or PurePosixPath(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES:
+    if len(parts) < 3 or PurePosixPath(parts[-1]).suffix.lower() not in PHOTO_SUFFIXES:
         return None
     if parts[-1].startswith(".") or "__MACOSX" in parts:
         return None
@@ -126,9 +126,10 @@ def classify(parts: tuple[str, ...], where: str) -> _Entry | None:
 
 
 def _decode(data: bytes | Path, where: str, strict_size: bool, resized: list[str]) -> np.ndarray:
+    register_photo_formats()
     try:
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as im:
-            im = im.convert("L")
+            im = Image.fromarray(to_gray(im))  # 16-bit and float images scaled, transparency on white
             if im.size != (IMAGE_SIZE, IMAGE_SIZE):
                 if strict_size:
                     raise DataError(

@@ -57,7 +57,8 @@ def live_source(spec: str, input_format: str | None = None, platform: str = sys.
         if camera_format == "v4l2":
             return LiveSource(spec, f"/dev/video{spec}", "v4l2", paced=False)
         if camera_format == "avfoundation":
-            return LiveSource(spec, spec, "avfoundation", paced=False)
+            # FFmpeg asks for 29.97 frames/s by default, which most Mac cameras refuse ("framerate not supported")
+            return LiveSource(spec, spec, "avfoundation", paced=False, options=(("framerate", "30"),))
         raise UserError(f"camera {spec}: on this system name the camera for FFmpeg, e.g. 'video=Integrated Camera' "
                         "--format dshow (list them: ffmpeg -list_devices true -f dshow -i dummy)")
     if "://" in spec:
@@ -278,7 +279,8 @@ def input_options(pairs: list[str] | None, flag: str = "--option") -> tuple[tupl
 @contextlib.contextmanager
 def open_source(spec: str, input_format: str | None = None,
                 options: tuple[tuple[str, str], ...] = ()) -> Iterator[LatestFrame]:
-    frames = LatestFrame(dataclasses.replace(live_source(spec, input_format), options=options))
+    source = live_source(spec, input_format)
+    frames = LatestFrame(dataclasses.replace(source, options=source.options + options))  # the user's options win
     try:
         yield frames
     finally:

@@ -6,6 +6,7 @@ microphone. The face and landmark models are the test run's tiny synthetic runs 
 the speech model is the shipped one.
 """
 
+import dataclasses
 import json
 import math
 import time
@@ -48,7 +49,8 @@ def test_a_source_is_a_camera_number_a_device_a_url_or_a_file(clip):
     assert live_source("0", platform="linux") == live_source("0", platform="linux2")
     camera = live_source("2", platform="linux")
     assert (camera.url, camera.format, camera.paced) == ("/dev/video2", "v4l2", False)
-    assert (live_source("0", platform="darwin").url, live_source("0", platform="darwin").format) == ("0", "avfoundation")
+    mac = live_source("0", platform="darwin")
+    assert (mac.url, mac.format, mac.options) == ("0", "avfoundation", (("framerate", "30"),))
     stream = live_source("rtsp://camera.local/stream")
     assert (stream.url, stream.format, stream.paced) == ("rtsp://camera.local/stream", None, False)
     assert live_source(str(clip)).paced  # a file plays at its own frame rate
@@ -64,6 +66,16 @@ def test_a_source_is_a_camera_number_a_device_a_url_or_a_file(clip):
     assert microphone_source("hw:1,0", platform="linux").url == "hw:1,0"
     with pytest.raises(UserError, match="audio=Microphone"):
         microphone_source(None, platform="win32")
+
+
+def test_the_users_input_options_come_after_a_sources_defaults(clip, monkeypatch):
+    import ensemble.live_source as live_source_module
+
+    with_defaults = dataclasses.replace(live_source(str(clip)), options=(("probesize", "32"), ("analyzeduration", "0")))
+    monkeypatch.setattr(live_source_module, "live_source", lambda spec, input_format=None: with_defaults)
+    with open_source(str(clip), options=(("probesize", "5000000"),)) as frames:
+        assert frames.source.options == (("probesize", "32"), ("analyzeduration", "0"), ("probesize", "5000000"))
+        assert dict(frames.source.options)["probesize"] == "5000000"
 
 
 def test_a_source_that_does_not_open_is_one_line(tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 from fer_core import atomic, recipe
 from fer_core.cli import add_device_argument
 from fer_core.errors import DataError, UserError
-from fer_core.recipe import AT_LEAST_ONE
+from fer_core.recipe import AT_LEAST_ONE, POSITIVE
 from fer_face.faces import PHOTO_SUFFIXES
 
 
@@ -47,6 +47,9 @@ def register(sub) -> None:
                    help="run the face model on the followed box of every frame too (slower, smoother)")
     v.add_argument("--sample-fps", type=float, help="process at most this many frames per second (default: all)")
     v.add_argument("--max-faces", type=int, default=1, help="faces followed at once, most confident first")
+    v.add_argument("--max-seconds", type=float, metavar="S",
+                   help="longest video accepted, in seconds (default 600, at up to 60 frames/s); a longer one is "
+                        "refused before anything is decoded")
     v.add_argument("--window", type=float, default=3.0, help="seconds per fused time window (default 3)")
     v.add_argument("--hop", type=float, default=1.0, help="seconds between window starts (default 1)")
     v.add_argument("--no-speech-detection", action="store_true",
@@ -92,7 +95,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from ensemble.photo import PhotoPredictor
     from ensemble.video import is_video
 
-    recipe.check_flags(args, {"--min-face": AT_LEAST_ONE})
+    recipe.check_flags(args, {"--min-face": AT_LEAST_ONE, "--max-seconds": POSITIVE})
 
     videos = [p for p in args.inputs if p.is_file() and is_video(p)]
     if videos:
@@ -133,12 +136,13 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_video(args: argparse.Namespace, path: Path) -> int:
-    from ensemble.video import VideoOptions, VideoPredictor, predict_video, timeline_table, write_outputs
+    from ensemble.video import VideoLimits, VideoOptions, VideoPredictor, predict_video, timeline_table, write_outputs
 
     options = VideoOptions(every_n_frames=args.every_n_frames, score_every_frame=args.score_every_frame,
                            sample_fps=args.sample_fps, max_faces=args.max_faces,
                            detector=args.detector, window_s=args.window, hop_s=args.hop,
                            speech_activity=not args.no_speech_detection,
+                           limits=VideoLimits() if args.max_seconds is None else VideoLimits.of_length(args.max_seconds),
                            progress=not args.no_progress)
     options.check()  # before any model loads
     predictor = VideoPredictor.load(args.face, args.landmarks, args.fusion, args.voice,

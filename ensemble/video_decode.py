@@ -40,7 +40,12 @@ MISSING_FRAMES_SLACK = 2
 class VideoLimits:
     max_side: int = 4096  # px, width and height
     max_seconds: float = 600.0
-    max_frames: int = 20_000
+    max_frames: int = 36_000  # 60 frames/s for max_seconds
+
+    @classmethod
+    def of_length(cls, max_seconds: float) -> "VideoLimits":
+        """Limits for videos up to ``max_seconds`` long (``fer predict --max-seconds``), at up to 60 frames/s."""
+        return cls(max_seconds=max_seconds, max_frames=round(60 * max_seconds))
 
 
 @dataclass(frozen=True)
@@ -119,10 +124,10 @@ def probe_video(path: str | Path, limits: VideoLimits = VideoLimits()) -> VideoI
         declared_s = container.duration / av.time_base if container.duration else None
         if declared_s is not None and declared_s > limits.max_seconds:
             raise DataError(f"{path}: {declared_s:.0f} s long, over the {limits.max_seconds:.0f} s limit; "
-                            "cut it into shorter clips (or raise the limit)")
+                            "cut it into shorter clips (or raise the limit, --max-seconds)")
         if video.frames > limits.max_frames:
             raise DataError(f"{path}: {video.frames} frames, over the {limits.max_frames} frame limit; "
-                            "cut it into shorter clips (or raise the limit)")
+                            "cut it into shorter clips (or raise the limit, --max-seconds)")
         count, first, video_end, streams_end = _scan_packets(container, video, path, limits)
         if count == 0:
             raise DataError(f"{path}: the video has no frames (zero length); {REEXPORT_HINT}")
@@ -161,7 +166,7 @@ def _scan_packets(container, video, path: Path, limits: VideoLimits) -> tuple[in
             count += is_video
             if count > limits.max_frames:
                 raise DataError(f"{path}: more than {limits.max_frames} video frames, over the limit; "
-                                "cut it into shorter clips (or raise the limit)")
+                                "cut it into shorter clips (or raise the limit, --max-seconds)")
             stamp = packet.pts if packet.pts is not None else packet.dts
             if stamp is None:
                 continue

@@ -390,6 +390,16 @@ def test_fer_predict_on_a_video_writes_the_timeline_and_plot(runs, clip, tmp_pat
     assert r.returncode == 2 and "one video at a time" in r.stderr and "Traceback" not in r.stderr
     r = fer("predict", str(clip), "--every-n-frames", "0")
     assert r.returncode == 2 and "every_n_frames must be >= 1" in r.stderr
+    r = fer("predict", str(clip), "--max-seconds", "2", "--no-progress")  # the clip is 4 s long
+    assert r.returncode == 2 and "over the 2 s limit" in r.stderr and "--max-seconds" in r.stderr
+    r = fer("predict", str(clip), "--max-seconds", "0")
+    assert r.returncode == 2 and "--max-seconds 0.0: must be a finite number > 0" in r.stderr
+
+
+def test_max_seconds_sets_the_frame_limit_too():
+    assert VideoLimits().max_seconds == 600  # the default fer predict --help states
+    assert VideoLimits.of_length(600) == VideoLimits()
+    assert VideoLimits.of_length(1800).max_frames == 108_000
 
 
 def test_detection_frames_search_near_the_tracked_face_and_rescan_the_whole_frame(monkeypatch):

@@ -74,11 +74,19 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def image_files(inputs: list[Path]) -> list[Path]:
-    """The photos named or found (recursively, sorted) in the folders named; a missing path is an error."""
+    """The photos named or found (recursively, sorted) in the folders named; a missing path is an error.
+    Videos in a folder are left out with a warning (a video is scored on its own)."""
+    from ensemble.video import is_video
+
     files: list[Path] = []
     for path in inputs:
         if path.is_dir():
-            found = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in PHOTO_SUFFIXES)
+            inside = sorted(f for f in path.rglob("*") if f.is_file())
+            found = [f for f in inside if f.suffix.lower() in PHOTO_SUFFIXES]
+            videos = [f for f in inside if is_video(f)]
+            if videos:
+                print(f"warning: {path}: {len(videos)} video file(s) left out (a video is scored on its own: "
+                      f"fer predict {videos[0]})", file=sys.stderr)
             if not found:
                 print(f"warning: {path}: no image files ({', '.join(PHOTO_SUFFIXES)})", file=sys.stderr)
             files.extend(found)

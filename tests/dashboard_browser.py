@@ -104,6 +104,22 @@ def click(driver, element) -> None:
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", element)
 
 
+def click_when_found(driver, find, timeout: float = 60) -> None:
+    """Find an element with ``find(driver)`` (None or [] while absent) and click it, again from the search when
+    Streamlit re-renders it in between (a stale element)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def found_and_clicked(d) -> bool:
+        element = find(d)
+        if not element:
+            return False
+        click(d, element)
+        return True
+
+    WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(found_and_clicked)
+
+
 def write_y4m(image: "Image.Image", path: Path, frames: int = 30) -> Path:
     """``image`` as a still Y4M clip (4:2:0, 30 frames/s), the format Chromium's fake camera plays."""
     import numpy as np

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard_browser import (chromium, click, fake_media_flags, missing_browser_reason, open_overview, serve,
-                                     write_y4m)
+from tests.dashboard_browser import (chromium, click_when_found, fake_media_flags, missing_browser_reason, open_overview,
+                                     serve, write_y4m)
 from tests.dashboard_fixtures import shared_results
 
 pytestmark = pytest.mark.browser
@@ -78,25 +78,25 @@ def test_try_it_scores_the_camera_and_the_microphone_in_headless_chromium(browse
     expected = PhotoPredictor.load().predict(photo)[0]  # the shipped models
     speech = load_model()
 
-    def option(driver, text: str):
-        return WebDriverWait(driver, 180).until(lambda d: d.find_elements(By.XPATH, f"//label[.//p[text()='{text}']]"))
+    def option(text: str):
+        return lambda d: next(iter(d.find_elements(By.XPATH, f"//label[.//p[text()='{text}']]")), None)
 
-    def button(driver, label: str):
-        return WebDriverWait(driver, 60).until(lambda d: [b for b in d.find_elements(By.TAG_NAME, "button")
-                                                          if label in (b.text.strip(), b.get_attribute("aria-label"))])
+    def button(label: str):
+        return lambda d: next((b for b in d.find_elements(By.TAG_NAME, "button")
+                               if label in (b.text.strip(), b.get_attribute("aria-label"))), None)
 
     with serve(root, log=ARTIFACTS / "dashboard_media_server.log") as url, \
             chromium(fake_media_flags(camera, voice)) as driver:
         driver.get(f"{url}/try-it")
-        click(driver, option(driver, "Camera")[0])  # offered once the models are loaded
-        shutter = button(driver, "Take Photo")[0]
+        click_when_found(driver, option("Camera"), timeout=180)  # offered once the models are loaded
+        WebDriverWait(driver, 60).until(button("Take Photo"))
         time.sleep(1.0)  # the stream's first frames
-        click(driver, shutter)
+        click_when_found(driver, button("Take Photo"))
         WebDriverWait(driver, 180).until(lambda d: "Face box" in d.find_element(By.TAG_NAME, "body").text)
-        click(driver, option(driver, "Record with the microphone")[0])
-        click(driver, button(driver, "Record")[0])
+        click_when_found(driver, option("Record with the microphone"), timeout=180)
+        click_when_found(driver, button("Record"))
         time.sleep(2.0)
-        click(driver, button(driver, "Stop recording")[0])
+        click_when_found(driver, button("Stop recording"))
         WebDriverWait(driver, 180).until(lambda d: "over its own" in d.find_element(By.TAG_NAME, "body").text)
         body = driver.find_element(By.TAG_NAME, "body").text
         exceptions = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')

@@ -88,8 +88,10 @@ def test_fused_predict_on_photos_a_folder_and_bad_files(zoo, tmp_path):
     Image.fromarray(_face(np.random.default_rng(2), 4)).save(photos / "crop.png")
     (photos / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
     Image.fromarray(np.full((300, 400), 128, np.uint8)).save(photos / "blank.png")
+    (photos / "clip.mp4").write_bytes(b"a video is scored on its own")
     r = fer("predict", str(photos), "--json", "--no-progress", zoo_dir=zoo["zoo"])
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"1 video file(s) left out (a video is scored on its own: fer predict {photos / 'clip.mp4'})" in r.stderr
     out = json.loads(r.stdout)
     assert out["models"]["fusion"] == "tiny_fusion"
     by_file = {os.path.basename(row["file"]): row for row in out["results"]}

@@ -10,13 +10,21 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from fer_core.errors import UserError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success rename it over ``path``."""
+    """Yield a temporary path next to ``path``; on success rename it over ``path``. A target that cannot be
+    written (a folder, no permission, a read-only disk) is a one-line UserError naming it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    except OSError as e:
+        raise UserError(f"{path}: cannot write there ({e.strerror or e}); choose another path") from None
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)
@@ -24,7 +32,10 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; published results should be readable
     try:
         yield tmp_path
-        os.replace(tmp_path, path)
+        try:
+            os.replace(tmp_path, path)
+        except OSError as e:
+            raise UserError(f"{path}: cannot write there ({e.strerror or e}); choose another path") from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

@@ -89,7 +89,8 @@ def register(sub) -> None:
     p = asub.add_parser("predict", help="calibrated emotion probabilities for audio files",
                         description="Score WAV, FLAC, Ogg/Opus, AIFF, MP3, M4A/AAC (voice memos), WebM or AMR clips with a trained run. A bad clip is a one-line "
                                     "error; with --artifact, bad clips are kept in the artifact marked absent.")
-    p.add_argument("files", nargs="+", type=Path, help="audio clips (any sample rate, mono or stereo)")
+    p.add_argument("files", nargs="+", type=Path, metavar="CLIP|DIR",
+                   help="audio clips (any sample rate, mono or stereo), or folders searched for them")
     p.add_argument("--model", "--run", dest="model", metavar="NAME|RUN",
                    help="published model name ('fer models list') or a speech run directory (default: the shipped one)")
     p.add_argument("--weights", type=Path, metavar="FILE",

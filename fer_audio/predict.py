@@ -18,7 +18,7 @@ from fer_core.device import pick_device
 from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
 from fer_audio.config import feature_config
-from fer_audio.decode import decode_clip
+from fer_audio.decode import SUPPORTED_SUFFIXES, decode_clip
 from fer_audio.features import extract
 from fer_audio.inference import predict_logits
 from fer_audio.labels import to_fer7_probs
@@ -141,10 +141,28 @@ def load_model(name_or_run: str | Path | None = None, *, weights: str | Path | N
     return AudioPredictor.from_run(name_or_run, device)
 
 
+def clip_files(inputs: list[Path]) -> list[Path]:
+    """The clips named, and those found (recursively, sorted) in the folders named."""
+    files: list[Path] = []
+    for path in map(Path, inputs):
+        if path.is_dir():
+            found = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES
+                           and not f.name.startswith("."))
+            if not found:
+                print(f"warning: {path}: no audio files ({', '.join(sorted(SUPPORTED_SUFFIXES))})", file=sys.stderr)
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
 def predict_cli(args) -> int:
+    files = clip_files(args.files)
+    if not files:
+        raise UserError("no audio files to score")
     predictor = load_model(args.model, weights=args.weights, device=args.device)
     batch = args.artifact is not None
-    rows = predictor.predict_files(args.files, strict=not batch)  # without --artifact: first bad clip -> error
+    rows = predictor.predict_files(files, strict=not batch)  # without --artifact: first bad clip -> error
     for r in rows:
         if not r["present"]:
             print(f"warning: {r['error']} (marked absent)", file=sys.stderr)

@@ -128,6 +128,17 @@ def test_predict_cli_error_line_nothing_written_and_batch_artifact(tiny_run, tmp
     assert preds.present.tolist() == [True, False] and preds.split == "predict"
     r = _fer("audio", "predict", good, "--run", tmp_path / "no-run")
     assert r.returncode == 2 and "no config.json" in r.stderr
+    folder = tmp_path / "recordings"
+    (folder / "day 2").mkdir(parents=True)
+    sf.write(folder / "b.wav", tone("03-01-05-01-01-01-22", 16000, 0.5, np.random.default_rng(2)), 16000)
+    (folder / "day 2" / "a.flac").write_bytes(good.read_bytes())
+    (folder / "notes.txt").write_text("not a clip")
+    r = _fer("audio", "predict", folder, "--run", tiny_run, "--json")
+    assert r.returncode == 0, r.stderr
+    assert [row["file"] for row in json.loads(r.stdout)] == [str(folder / "b.wav"), str(folder / "day 2" / "a.flac")]
+    (tmp_path / "empty").mkdir()
+    r = _fer("audio", "predict", tmp_path / "empty", "--run", tiny_run)
+    assert r.returncode == 2 and "no audio files" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_cli_help_and_unknown_model(tmp_path):

@@ -104,6 +104,9 @@ def run_predict(args: argparse.Namespace) -> int:
     from ensemble.video import is_video
 
     recipe.check_flags(args, {"--min-face": AT_LEAST_ONE, "--max-seconds": POSITIVE})
+    for target in (args.csv, args.json, args.plot, args.annotate):
+        if target not in (None, "-"):
+            atomic.check_target(target)  # before hours of video, not after
 
     videos = [p for p in args.inputs if p.is_file() and is_video(p)]
     if videos:

@@ -13,13 +13,22 @@ from typing import Any, Iterator
 from fer_core.errors import UserError
 
 
+def check_target(path: str | os.PathLike) -> None:
+    """Refuse, before any work, a target ``atomic_path`` could not write: a folder, or a place under a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UserError(f"{path}: cannot write there ({parent} is a file); choose another path")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path``. A target that cannot be
     written (a folder, no permission, a read-only disk) is a one-line UserError naming it."""
     path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path}: is a folder; give a file name")
+    check_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)

@@ -36,3 +36,7 @@ def test_a_folder_or_an_unwritable_place_is_one_line_naming_it(tmp_path):
     message = str(e.value)
     assert message.startswith(f"{blocker / 'out.csv'}: cannot write there (") and "\n" not in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+    with pytest.raises(UserError, match="a-file is a file"):
+        atomic.check_target(blocker / "deeper" / "out.csv")
+    atomic.check_target(tmp_path / "new" / "folders" / "out.csv")  # created when written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

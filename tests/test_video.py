@@ -394,6 +394,8 @@ def test_fer_predict_on_a_video_writes_the_timeline_and_plot(runs, clip, tmp_pat
     assert r.returncode == 2 and "over the 2 s limit" in r.stderr and "--max-seconds" in r.stderr
     r = fer("predict", str(clip), "--max-seconds", "0")
     assert r.returncode == 2 and "--max-seconds 0.0: must be a finite number > 0" in r.stderr
+    r = fer("predict", str(clip), "--plot", str(tmp_path))  # refused before the video is decoded
+    assert r.returncode == 2 and r.stderr == f"error: {tmp_path}: is a folder; give a file name\n"
 
 
 def test_max_seconds_sets_the_frame_limit_too():

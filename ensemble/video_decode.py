@@ -95,8 +95,10 @@ def upright_pixels(frame: av.VideoFrame, pixel_format: str) -> np.ndarray:
 
 def _first_frame_turns(path: Path) -> int:
     with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1  # stopping a frame-threaded decoder early can hang (iter_frames)
         try:
-            return quarter_turns(next(container.decode(video=0)))
+            return quarter_turns(next(container.decode(stream)))
         except (StopIteration, av.error.FFmpegError):
             return 0
 

@@ -130,7 +130,8 @@ def run_predict(args: argparse.Namespace) -> int:
             failed += 1
             continue
         if not faces:
-            tqdm.write(f"warning: {path}: no face found", file=sys.stderr)
+            hint = "; --detector cnn finds more faces (slower)" if args.detector == "hog" else ""
+            tqdm.write(f"warning: {path}: no face found{hint}", file=sys.stderr)
             rows.append({"file": str(path), "error": "no face found"})
         rows.extend({"file": str(path), **f.as_dict()} for f in faces)
     models = {"face": predictor.face.source, "landmarks": None if predictor.landmarks is None else predictor.landmarks.source,

@@ -97,6 +97,7 @@ def test_fused_predict_on_photos_a_folder_and_bad_files(zoo, tmp_path):
     by_file = {os.path.basename(row["file"]): row for row in out["results"]}
     assert set(by_file) == {"a.jpg", "iphone.heic", "crop.png", "corrupt.jpg", "blank.png"}
     assert "corrupt or unreadable" in by_file["corrupt.jpg"]["error"] and by_file["blank.png"]["error"] == "no face found"
+    assert f"{photos / 'blank.png'}: no face found; --detector cnn finds more faces (slower)" in r.stderr
     face = by_file["a.jpg"]
     assert set(face["fused"]) == FER7 and sum(face["fused"].values()) == pytest.approx(1, abs=1e-4)
     assert face["label"] == max(face["fused"], key=face["fused"].get)

@@ -10,7 +10,6 @@ Every failure comes back as a one-line note: nothing here raises into the page.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -24,6 +23,7 @@ from dashboard import uploads
 from dashboard.loader import Results, Run, fingerprint, load_results
 from dashboard.state import file_stamp
 from fer_core import zoo
+from fer_core.errors import UserError
 
 NONE = "none"  # no landmark model / no fusion
 FUSED = "fused"  # the fused row of a face's probabilities
@@ -136,19 +136,16 @@ class FusionOption:
     source: str  # published name or fusion run directory
     label: str
     fusion: Any = field(compare=False, repr=False)  # ensemble.fusion.FittedFusion
+    conformal: Any = field(default=None, compare=False, repr=False)  # its prediction-set thresholds, if recorded
 
 
 def _fusion_candidates(manifest: zoo.Manifest, runs: list[Run]) -> list[tuple[str, str, Callable[[], Any]]]:
-    from ensemble.fusion import FUSION_FILE, FittedFusion
+    """(source, label, loader of (fusion, name, prediction-set thresholds)) per published fusion and fusion run."""
+    from ensemble.photo import load_fusion
 
-    def published(entry: zoo.ZooFusion):
-        path = zoo.verified_file(manifest.root / entry.file, entry.sha256, f"fusion {entry.name!r}")
-        return FittedFusion.from_json(json.loads(path.read_text(encoding="utf-8")), str(path))
-
-    out = [(f.name, f"{f.name} (published{', default' if f.default else ''})", lambda f=f: published(f))
+    out = [(f.name, f"{f.name} (published{', default' if f.default else ''})", lambda f=f: load_fusion(f.name))
            for f in manifest.fusions]
-    out += [(str(r.path), f"run {r.path}", lambda r=r: FittedFusion.from_json(r.fusion, str(r.path / FUSION_FILE)))
-            for r in runs if isinstance(r.fusion, dict)]
+    out += [(str(r.path), f"run {r.path}", lambda r=r: load_fusion(r.path)) for r in runs if isinstance(r.fusion, dict)]
     return out
 
 
@@ -158,12 +155,12 @@ def fusion_options(predictor, manifest: zoo.Manifest, runs: list[Run]) -> tuple[
     offered, others = [], []
     for source, label, load in _fusion_candidates(manifest, runs):
         try:
-            fusion = load()
+            fusion, _, conformal = load()
         except Exception:  # unreadable or tampered: not applicable either
             others.append(label)
             continue
         if len(fusion.member_for(loaded)) == len(fusion.names):
-            offered.append(FusionOption(source, label, fusion))
+            offered.append(FusionOption(source, label, fusion, conformal))
         else:
             others.append(label)
     return offered, others
@@ -180,14 +177,23 @@ def with_fusion(predictor, option: FusionOption | None):
         return predictor, None
     from ensemble.photo import PhotoPredictor
 
-    return _guarded(lambda: PhotoPredictor(predictor.face, predictor.landmarks, option.fusion, option.label),
-                    f"the fusion {option.label}")
+    return _guarded(lambda: PhotoPredictor(predictor.face, predictor.landmarks, option.fusion, option.label,
+                                           option.conformal), f"the fusion {option.label}")
+
+
+SET_COVERAGE = 0.9  # the prediction set the page shows, when the model or fusion records its thresholds
 
 
 def predict_face(predictor, image: Image.Image):
-    """The most confident face (``ensemble.photo.FusedFace``), or None and why."""
+    """The most confident face (``ensemble.photo.FusedFace``, with its prediction set when the output's thresholds
+    are recorded), or None and why."""
     try:
-        faces = predictor.predict(image)
+        predictor.set_thresholds(SET_COVERAGE)
+        coverage = SET_COVERAGE
+    except UserError:
+        coverage = None
+    try:
+        faces = predictor.predict(image, coverage=coverage)
     except Exception as e:
         return None, f"Prediction failed ({describe(e)})."
     if not faces:

@@ -29,57 +29,13 @@ from typing import Any
 import numpy as np
 
 from fer_core import atomic
+from fer_core.conformal import class_thresholds, conformal_quantile, nonconformity, prediction_sets
 from fer_core.errors import ArtifactError, UserError
 
 from ensemble.inputs import load_checked_split
 
 METHODS = ("lac", "aps")
 CONFORMAL_FILE = "conformal.json"
-
-
-def conformal_quantile(scores: np.ndarray, alpha: float) -> float:
-    """The ``ceil((n+1)(1-alpha))``-th smallest score.
-
-    Ours rather than crepes' ``ConformalClassifier``: fed the same scores (LAC, APS, Mondrian by class), crepes
-    includes a class when its p-value is >= alpha, one calibration score more than this quantile whenever
-    ``alpha * (n+1)`` is a whole number (FER2013's 3589 PublicTest samples at 80 % and 90 %): larger sets than
-    the standard split-conformal threshold, the same sets otherwise.
-    """
-    n = len(scores)
-    k = math.ceil((n + 1) * (1 - alpha))
-    if k > n:
-        return math.inf  # too few calibration samples for this coverage: every set is the full label space
-    return float(np.sort(scores)[k - 1])
-
-
-def _ranked(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    order = np.argsort(-probs, axis=1, kind="stable")
-    cum = np.cumsum(np.take_along_axis(probs, order, 1), axis=1)
-    rank = np.argsort(order, axis=1)  # rank[i, k] = position of class k in sample i's ranking
-    return order, cum, rank
-
-
-def nonconformity(method: str, probs: np.ndarray, labels: np.ndarray, u: np.ndarray) -> np.ndarray:
-    rows = np.arange(len(labels))
-    p_y = probs[rows, labels]
-    if method == "lac":
-        return 1.0 - p_y
-    _, cum, rank = _ranked(probs)
-    return cum[rows, rank[rows, labels]] - u * p_y
-
-
-def class_thresholds(scores: np.ndarray, labels: np.ndarray, n_classes: int, alpha: float) -> np.ndarray:
-    """Mondrian (class-conditional) thresholds: one conformal quantile per class (inf if too few samples)."""
-    return np.array([conformal_quantile(scores[labels == k], alpha) for k in range(n_classes)])
-
-
-def prediction_sets(method: str, probs: np.ndarray, threshold: float | np.ndarray, u: np.ndarray) -> np.ndarray:
-    """(N, C) bool membership; ``threshold`` is a scalar or one per class (Mondrian)."""
-    if method == "lac":
-        return probs >= 1.0 - threshold
-    _, cum, rank = _ranked(probs)
-    class_score = np.take_along_axis(cum, rank, 1) - u[:, None] * probs
-    return class_score <= threshold
 
 
 def evaluate_sets(sets: np.ndarray, labels: np.ndarray, label_space) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from fer_core import atomic, zoo
+from fer_core.artifact import load_run
+from fer_core.conformal import zoo_sets
 from fer_core.errors import UserError
 from fer_face.data.cli import add_data_args
 from ensemble.published import entry_for_folder, recipe_of
@@ -191,7 +193,9 @@ def run_add_fusion(args: argparse.Namespace) -> int:
                           members=members, metrics=zoo.metrics_summary(metrics),
                           command=(" && ".join(published.commands) if (published := entry_for_folder(args.run))
                                    else zoo.as_user_command(metrics.get("command", ""))),
-                          run=args.run.as_posix(), default=args.default, description=args.description)
+                          run=args.run.as_posix(), default=args.default, description=args.description,
+                          conformal=zoo_sets(load_run(args.run, metrics["calibration_split"]),
+                                             load_run(args.run, metrics["split"])))
     manifest.fusions = _without(manifest.fusions, args.name, args.default) + [entry]
     print(f"published fusion {args.name!r} of {', '.join(members.values())}: {entry.metrics['split']} accuracy "
           f"{entry.metrics['accuracy']:.2%} -> {manifest.save()}", file=sys.stderr)

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from fer_core import zoo
+from fer_core.conformal import ZOO_LEVELS, run_sets, zoo_set
 from fer_core.errors import UserError
 from fer_face import predict as face_predict
 from fer_face.faces import DEFAULT_DETECTOR, Detection, crop_window, load_image, to_gray
@@ -44,6 +45,7 @@ class FusedFace:
     fused: dict[str, float] | None  # None: no fusion loaded
     label: str  # top label of the fused probabilities, else of the face branch
     points: np.ndarray | None = field(default=None, repr=False)  # (68, 2) landmarks in photo pixels
+    prediction_set: list[str] | None = None  # labels of the conformal set at the coverage asked for, most probable first
 
     @property
     def probs(self) -> dict[str, float]:
@@ -54,13 +56,15 @@ class FusedFace:
         return {"face": self.index, "box": self.box,
                 "detector_score": None if self.detector_score is None else round(self.detector_score, 4),
                 "label": self.label, "confidence": round(self.probs[self.label], 6), "fused": rounded(self.fused),
-                "branches": {k: rounded(v) for k, v in self.branches.items()}}
+                "branches": {k: rounded(v) for k, v in self.branches.items()},
+                **({} if self.prediction_set is None else {"prediction_set": self.prediction_set})}
 
 
 class PhotoPredictor:
     def __init__(self, face: FaceModel, landmarks: LandmarkPredictor | None = None, fusion: FittedFusion | None = None,
-                 fusion_name: str | None = None):
+                 fusion_name: str | None = None, fusion_conformal: dict[str, Any] | None = None):
         self.face, self.landmarks, self.fusion, self.fusion_name = face, landmarks, fusion, fusion_name
+        self.fusion_conformal = fusion_conformal
         self.members: dict[str, str] = {}
         if fusion is not None:
             self.members = fusion.member_for(self.fingerprints())
@@ -95,19 +99,42 @@ class PhotoPredictor:
         shipped = zoo.load_manifest().default_fusion()
         if shipped is None:
             return without_fusion
-        loaded, name = load_fusion(shipped.name)
+        loaded, name, conformal = load_fusion(shipped.name)
         if len(loaded.member_for(without_fusion.fingerprints())) < len(loaded.names):
             return without_fusion
-        return cls(face_model, lm_model, loaded, name)
+        return cls(face_model, lm_model, loaded, name, conformal)
 
     def predict(self, image: str | Path | Image.Image | np.ndarray, *, all_faces: bool = False,
-                detector: str = DEFAULT_DETECTOR, min_face: int | None = None) -> list[FusedFace]:
+                detector: str = DEFAULT_DETECTOR, min_face: int | None = None,
+                coverage: float | None = None) -> list[FusedFace]:
         """Every face (``all_faces``) or the most confident one; an empty list when no face is found.
-        ``min_face``: the smallest face side to look for, in px of the photo (larger: faster detection)."""
+        ``min_face``: the smallest face side to look for, in px of the photo (larger: faster detection).
+        ``coverage`` (one of ``ZOO_LEVELS``): also the conformal prediction set of each face (``prediction_set``)."""
+        if coverage is not None:
+            self.set_thresholds(coverage)  # refused before any work
         if isinstance(image, (str, Path)):
             image = load_image(image)
         gray = to_gray(image)
-        return self.score_faces(face_crops(gray, all_faces=all_faces, detector=detector, min_face=min_face))
+        faces = self.score_faces(face_crops(gray, all_faces=all_faces, detector=detector, min_face=min_face))
+        if coverage is not None:
+            for face in faces:
+                probs = face.probs
+                members = zoo_set(np.array(list(probs.values())), self.set_thresholds(coverage), coverage)
+                face.prediction_set = sorted((k for k, inside in zip(probs, members) if inside), key=probs.get,
+                                             reverse=True)
+        return faces
+
+    def set_thresholds(self, coverage: float) -> dict[str, Any]:
+        """The conformal record of the output faces are labelled by (the fusion, else the face model), checked to
+        hold thresholds for ``coverage``."""
+        if coverage not in ZOO_LEVELS:
+            raise UserError(f"--coverage {coverage:g}: choose one of {', '.join(f'{c:g}' for c in ZOO_LEVELS)}")
+        record, whose = ((self.fusion_conformal, f"fusion {self.fusion_name}") if self.fusion is not None
+                         else (self.face.conformal, f"face model {self.face.name}"))
+        if record is None:
+            raise UserError(f"{whose} records no prediction-set thresholds; publish it again (fer models refresh / "
+                            "add-fusion) or pass its run directory")
+        return record
 
     def score_faces(self, faces: list[tuple[np.ndarray, Detection | None]]) -> list[FusedFace]:
         """Each (48x48 crop, detection) through the face model in one batch, the landmark model one by one and the
@@ -143,12 +170,18 @@ class PhotoPredictor:
         return self.face.label_space if branch == self.face.branch else self.landmarks.label_space
 
 
-def load_fusion(name_or_dir: str | Path) -> tuple[FittedFusion, str]:
-    """A published fusion by name (its file checked against the manifest) or a fusion run directory."""
+def load_fusion(name_or_dir: str | Path) -> tuple[FittedFusion, str, dict[str, Any] | None]:
+    """A published fusion by name (its file checked against the manifest) or a fusion run directory, with its
+    name and its prediction-set thresholds (``fer_core.conformal.zoo_sets``; None when none are recorded)."""
     manifest = zoo.load_manifest()
     published = {f.name: f for f in manifest.fusions}
     if str(name_or_dir) in published:
         entry = published[str(name_or_dir)]
         path = zoo.verified_file(manifest.root / entry.file, entry.sha256, f"fusion {entry.name!r}")
-        return FittedFusion.from_json(json.loads(path.read_text(encoding="utf-8")), str(path)), entry.name
-    return FittedFusion.load(name_or_dir), str(name_or_dir)
+        return (FittedFusion.from_json(json.loads(path.read_text(encoding="utf-8")), str(path)), entry.name,
+                entry.conformal)
+    fusion = FittedFusion.load(name_or_dir)
+    metrics_path = Path(name_or_dir) / "metrics.json"
+    if not metrics_path.is_file():
+        return fusion, str(name_or_dir), None
+    return fusion, str(name_or_dir), run_sets(name_or_dir, json.loads(metrics_path.read_text(encoding="utf-8")))

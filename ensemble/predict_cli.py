@@ -35,6 +35,9 @@ def register(sub) -> None:
     p.add_argument("--min-face", type=int, metavar="PX",
                    help="photos: smallest face side to look for, in px of the photo (default: 80 px at the photo's "
                         "size, smaller photos upscaled); larger values detect faster")
+    p.add_argument("--coverage", type=float, metavar="P",
+                   help="photos: also each face's conformal prediction set, the labels that hold the true one with "
+                        "probability P (0.8, 0.9 or 0.95; calibrated on PublicTest, per class; docs/results.md)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write JSON (to OUT, or stdout)")
     out.add_argument("--csv", metavar="OUT", help="write one CSV row per face to OUT ('-' for stdout)")
@@ -115,14 +118,20 @@ def run_predict(args: argparse.Namespace) -> int:
         if args.min_face is not None:
             raise UserError("--min-face is for photos; a video detects every --every-n-frames frames and follows "
                             "the faces in between")
+        if args.coverage is not None:
+            raise UserError("--coverage is for photos; a video's windows pool many frames, for which the sets' "
+                            "thresholds were not calibrated")
         return run_video(args, videos[0])
     files = image_files(args.inputs)
     predictor = PhotoPredictor.load(args.face, args.landmarks, args.fusion, face_weights=args.face_weights,
                                     device=args.device)
+    if args.coverage is not None:
+        predictor.set_thresholds(args.coverage)  # a level or a model without thresholds: refused before any photo
     rows, failed = [], 0
     for path in tqdm(files, desc="photos", unit="photo", disable=args.no_progress or len(files) < 2, file=sys.stderr):
         try:
-            faces = predictor.predict(path, all_faces=args.all_faces, detector=args.detector, min_face=args.min_face)
+            faces = predictor.predict(path, all_faces=args.all_faces, detector=args.detector, min_face=args.min_face,
+                                      coverage=args.coverage)
         except DataError as e:
             msg = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
             tqdm.write(f"error: {msg}", file=sys.stderr)
@@ -188,7 +197,7 @@ def _csv(rows: list[dict], predictor) -> str:
     labels = _labels(predictor)
     branches = [predictor.face.branch] + ([predictor.landmarks.branch] if predictor.landmarks is not None else [])
     header = ["file", "face", "left", "top", "right", "bottom", "detector_score", "label", "confidence", "error"]
-    header += [f"fused_{c}" for c in labels] + [f"{b}:{c}" for b in branches for c in labels]
+    header += [f"fused_{c}" for c in labels] + [f"{b}:{c}" for b in branches for c in labels] + ["prediction_set"]
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)
@@ -201,13 +210,14 @@ def _csv(rows: list[dict], predictor) -> str:
         line = [r["file"], r["face"], *box, r["detector_score"] if r["detector_score"] is not None else "", r["label"],
                 r["confidence"], ""] + [fused.get(c, "") for c in labels]
         line += [(r["branches"].get(b) or {}).get(c, "") for b in branches for c in labels]
-        writer.writerow(line)
+        writer.writerow(line + [" ".join(r.get("prediction_set") or [])])
     return buf.getvalue()
 
 
 def _table(rows: list[dict], predictor) -> str:
     labels = _labels(predictor)
-    lines = [f"{'file':<26}{'face':>5}{'box':>20}{'score':>7}{'label':>10}{'conf':>7}  " + " ".join(f"{c[:7]:>7}" for c in labels)]
+    lines = [f"{'file':<26}{'face':>5}{'box':>20}{'score':>7}{'label':>10}{'conf':>7}  " + " ".join(f"{c[:7]:>7}" for c in labels)
+             + ("  set" if any("prediction_set" in r for r in rows) else "")]
     for r in rows:
         if "error" in r:
             lines.append(f"{Path(r['file']).name[:25]:<26}  ({r['error']})")
@@ -216,5 +226,6 @@ def _table(rows: list[dict], predictor) -> str:
         score = "" if r["detector_score"] is None else f"{r['detector_score']:.2f}"
         probs = r["fused"] or r["branches"][predictor.face.branch]
         lines.append(f"{Path(r['file']).name[:25]:<26}{r['face']:>5}{box:>20}{score:>7}{r['label']:>10}"
-                     f"{r['confidence']:>7.1%}  " + " ".join(f"{probs[c]:>7.3f}" for c in labels))
+                     f"{r['confidence']:>7.1%}  " + " ".join(f"{probs[c]:>7.3f}" for c in labels)
+                     + ("" if "prediction_set" not in r else f"  {{{', '.join(r['prediction_set'])}}}"))
     return "\n".join(lines)

@@ -128,7 +128,7 @@ class VideoPredictor:
         """
         voice_model = None if str(voice) == NONE else audio_predict.load_model(voice, device=device)
         if fusion is not None and str(fusion) != NONE:
-            loaded, name = load_fusion(fusion)
+            loaded, name, _ = load_fusion(fusion)
             if has_audio_member(loaded):
                 photo = PhotoPredictor.load(face, landmarks, NONE, face_weights=face_weights, device=device)
                 return cls(photo, voice_model, loaded, name)

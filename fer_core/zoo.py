@@ -26,6 +26,7 @@ from typing import Any, Mapping
 from fer_core import atomic
 from fer_core.artifact import load_run
 from fer_core.calibration import Calibrator
+from fer_core.conformal import zoo_sets
 from fer_core.errors import UserError
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
@@ -53,6 +54,7 @@ class ZooModel:
     default: bool = False  # the branch's model when none is named
     description: str = ""
     calibration: dict[str, Any] | None = None  # what follows the temperature (Calibrator.to_json); None: nothing
+    conformal: dict[str, Any] | None = None  # prediction-set thresholds (fer_core.conformal.zoo_sets)
 
     @property
     def shipped(self) -> bool:
@@ -74,6 +76,7 @@ class ZooFusion:
     run: str
     default: bool = False
     description: str = ""
+    conformal: dict[str, Any] | None = None  # prediction-set thresholds (fer_core.conformal.zoo_sets)
 
 
 @dataclass
@@ -199,15 +202,16 @@ def write_tensors(tensors: Mapping[str, Any], path: str | Path, *, half: bool = 
         os.chmod(tmp, 0o644)  # save_file recreates the file with its own mode
 
 
-EVALUATION_FIELDS = ("temperature", "calibration", "fingerprint", "metrics")
+EVALUATION_FIELDS = ("temperature", "calibration", "fingerprint", "metrics", "conformal")
 
 
 def evaluation_fields(run_dir: str | Path, metrics: Mapping[str, Any]) -> dict[str, Any]:
     """What a manifest entry records of a run's evaluation (``EVALUATION_FIELDS``): its calibration, the
-    fingerprint of its calibration-split predictions and its headline metrics."""
+    fingerprint of its calibration-split predictions, its headline metrics and its prediction-set thresholds."""
+    calibration_split = load_run(run_dir, metrics["calibration_split"])
     return {"temperature": metrics["temperature"], "calibration": Calibrator.of_metrics(metrics).artifact_field(),
-            "fingerprint": load_run(run_dir, metrics["calibration_split"]).fingerprint(),
-            "metrics": metrics_summary(metrics)}
+            "fingerprint": calibration_split.fingerprint(), "metrics": metrics_summary(metrics),
+            "conformal": zoo_sets(calibration_split, load_run(run_dir, metrics["split"]))}
 
 
 def metrics_summary(metrics: Mapping[str, Any]) -> dict[str, Any]:

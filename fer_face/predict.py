@@ -25,6 +25,7 @@ from PIL import Image
 
 from fer_core import artifact, recipe, zoo
 from fer_core.calibration import Calibrator
+from fer_core.conformal import run_sets
 from fer_core.device import pick_device
 from fer_core.errors import DataError, UserError
 from fer_core.recipe import AT_LEAST_ONE
@@ -81,10 +82,12 @@ class FaceModel:
     """A calibrated face-appearance network: a published model or a run directory."""
 
     def __init__(self, network: torch.nn.Module, *, name: str, label_space: tuple[str, ...], calibrator: Calibrator,
-                 views: dict[str, Any], fingerprint: str, source: str, device: torch.device):
+                 views: dict[str, Any], fingerprint: str, source: str, device: torch.device,
+                 conformal: dict[str, Any] | None = None):
         self.network = fastest_for_cpu(network) if device.type == "cpu" else network
         self.name, self.label_space, self.calibrator = name, tuple(label_space), calibrator
         self.views, self.fingerprint, self.source, self.device = views, fingerprint, source, device
+        self.conformal = conformal  # prediction-set thresholds (fer_core.conformal.zoo_sets); None: none recorded
         self.branch = f"{BRANCH}/{name}"
 
     @classmethod
@@ -104,7 +107,7 @@ class FaceModel:
         return cls(network.to(dev).eval(), name=cfg["model"]["backbone"], label_space=tuple(metrics["label_space"]),
                    calibrator=Calibrator.of_metrics(metrics), views=tta_settings(cfg["eval"]),
                    fingerprint=artifact.load_run(run_dir, metrics["calibration_split"]).fingerprint(),
-                   source=str(run_dir), device=dev)
+                   source=str(run_dir), device=dev, conformal=run_sets(run_dir, metrics))
 
     @classmethod
     def from_zoo(cls, entry: zoo.ZooModel, weights: str | Path | None = None, device: str = "auto",
@@ -116,7 +119,7 @@ class FaceModel:
         network.load_state_dict(zoo.read_tensors(path))
         return cls(network.to(dev).eval(), name=entry.name, label_space=entry.label_space,
                    calibrator=entry.calibrator, views=tta_settings(with_defaults(entry.config)["eval"]),
-                   fingerprint=entry.fingerprint, source=str(path), device=dev)
+                   fingerprint=entry.fingerprint, source=str(path), device=dev, conformal=entry.conformal)
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (N, C) for (N, 48, 48) uint8 face crops."""

@@ -12,6 +12,7 @@ from fer_core import zoo
 from fer_core.artifact import Predictions
 from fer_core.calibration import Calibrator
 from fer_core.checkpoint import load_checkpoint
+from fer_core.conformal import zoo_sets
 from fer_core.errors import UserError
 from fer_core.evaluate import FER2013, SplitLogits, fit_calibration
 from fer_core.report import build_metrics
@@ -65,5 +66,6 @@ def with_views(entry: zoo.ZooModel, manifest: zoo.Manifest, ds, views: str) -> d
              for split, (ids, y, z) in splits.items()}
     metrics = build_metrics(preds[FER2013.test])
     return {"temperature": temperature, "calibration": calibration, "fingerprint": preds[FER2013.calibration].fingerprint(),
+            "conformal": zoo_sets(preds[FER2013.calibration], preds[FER2013.test]),
             "config": {**entry.config, "eval": {**entry.config.get("eval", {}), **kw}},
             "metrics": zoo.metrics_summary({**metrics, "train_time_s": entry.metrics.get("train_time_s")})}

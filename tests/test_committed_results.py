@@ -51,3 +51,18 @@ def test_committed_run_re_evaluates_to_its_published_metrics(run, tmp_path):
         assert metrics[key] == pytest.approx(published[key], abs=tolerance), key
     if "val_accuracy" in published:
         assert build_metrics(cal)["accuracy"] == published["val_accuracy"]
+
+
+def test_shipped_prediction_sets_are_those_of_the_committed_runs():
+    from fer_core import zoo
+    from fer_core.conformal import ZOO_LEVELS, zoo_sets
+
+    manifest = zoo.load_manifest(zoo.SHIPPED_DIR)
+    for entry in [*manifest.models, *manifest.fusions]:
+        assert sorted(entry.conformal["thresholds"]) == sorted(f"{level:g}" for level in ZOO_LEVELS), entry.name
+        run = RESULTS.parent / entry.run
+        metrics = json.loads((run / "metrics.json").read_text())
+        if metrics["accuracy"] != entry.metrics["accuracy"]:
+            continue  # the run's weights read with other test-time views (fer models add-views): scored at publishing
+        expected = zoo_sets(artifact.load_run(run, metrics["calibration_split"]), artifact.load_run(run, metrics["split"]))
+        assert entry.conformal == expected, entry.name

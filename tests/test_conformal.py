@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from ensemble.conformal import class_thresholds, conformal_quantile, evaluate_sets, nonconformity, prediction_sets
+from ensemble.conformal import evaluate_sets
+from fer_core.conformal import class_thresholds, conformal_quantile, nonconformity, prediction_sets
 from ensemble.synthetic import synthetic_branch, synthetic_samples, write_run
 from fer_core.cli import main as fer
 from fer_core.labels import FER7
@@ -121,3 +122,29 @@ def test_conformal_refuses_bad_arguments(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and "\n" not in err
     assert not (run / "conformal.json").exists()
+
+
+def test_a_zoo_set_is_the_class_conditional_lac_set():
+    from fer_core.artifact import Predictions
+    from fer_core.conformal import zoo_set, zoo_sets
+
+    rng = np.random.default_rng(3)
+    labels = ("a", "b", "c")
+
+    def split(name, n):
+        y = rng.integers(0, 3, n)
+        logits = rng.normal(size=(n, 3)) + 2.0 * np.eye(3)[y]
+        probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+        return Predictions(ids=[f"{name}{i}" for i in range(n)], labels=y, probs=probs, logits=logits,
+                           label_space=labels, branch="face/x", modality="face", dataset="synthetic", split=name)
+
+    cal, test = split("PublicTest", 400), split("PrivateTest", 300)
+    record = zoo_sets(cal, test)
+    scores = nonconformity("lac", cal.probs, cal.labels, np.zeros(400))
+    for level in (0.8, 0.9, 0.95):
+        q = class_thresholds(scores, cal.labels, 3, 1 - level)
+        assert record["thresholds"][f"{level:g}"] == pytest.approx(list(q))
+        sets = prediction_sets("lac", test.probs, q, np.zeros(300))
+        assert record["test"]["coverage"][f"{level:g}"] == pytest.approx(sets[np.arange(300), test.labels].mean())
+        for row in range(5):
+            np.testing.assert_array_equal(zoo_set(test.probs[row], record, level), sets[row])

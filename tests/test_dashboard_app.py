@@ -312,10 +312,11 @@ def test_try_it_shows_the_sample_photo_through_the_published_models(results_tree
     at = open_app(root, "views/try_it.py")
     left, top, right, bottom = face_box(at)
     assert 150 <= (left + right) / 2 <= 260 and 60 <= (top + bottom) / 2 <= 180  # her face, not the mission patch
-    expected = published.predict(astronaut())[0]
+    expected = published.predict(astronaut(), coverage=0.9)[0]
     assert_face_table(at, expected)
     assert at.markdown[0].value.startswith(f"### {expected.label} ")
     assert any("detector score" in c.value for c in at.caption)
+    assert any(c.value.startswith(f"90% prediction set: {{{', '.join(expected.prediction_set)}}} ") for c in at.caption)
     # the fixture runs have no weights: only the published models are offered, nothing fails to load
     for key in ("tryit_face_model", "tryit_landmark_model", "tryit_speech_model"):
         assert not [o for o in at.selectbox(key=key).options if o.startswith("run ")]

@@ -113,6 +113,40 @@ def test_fused_predict_on_photos_a_folder_and_bad_files(zoo, tmp_path):
     assert len(rows) == 1 and rows[0]["label"] in FER7 and float(rows[0]["fused_happy"]) >= 0
 
 
+def test_published_entries_record_the_conformal_sets_of_their_run(zoo):
+    from ensemble.conformal import run_conformal
+    from fer_core import zoo as fer_zoo
+
+    manifest = fer_zoo.load_manifest(zoo["zoo"])
+    for entry, run in ((manifest.model("tiny_face"), zoo["face"]), (manifest.fusion("tiny_fusion"), zoo["fusion"])):
+        record = entry.conformal
+        assert record["method"] == "lac" and record["class_conditional"] and record["calibration_split"] == "PublicTest"
+        assert sorted(record["thresholds"]) == ["0.8", "0.9", "0.95"]
+        report = run_conformal(run, coverage=0.9, class_conditional=True, out=zoo["root"] / "cc", quiet=True)
+        assert record["thresholds"]["0.9"] == list(report["threshold"].values())  # what fer ensemble conformal fits
+        assert record["test"]["coverage"]["0.9"] == report["coverage"]
+        assert record["test"]["mean_set_size"]["0.9"] == report["mean_set_size"]
+
+
+def test_predict_gives_each_face_its_prediction_set(zoo, tmp_path):
+    from fer_core import zoo as fer_zoo
+
+    photo = drawn_face_photo(tmp_path / "face.jpg")
+    out = json.loads(ok(fer("predict", str(photo), "--coverage", "0.9", "--json", "--no-progress",
+                            zoo_dir=zoo["zoo"])).stdout)
+    (face,) = out["results"]
+    thresholds = fer_zoo.load_manifest(zoo["zoo"]).fusion("tiny_fusion").conformal["thresholds"]["0.9"]
+    labels = list(face["fused"])
+    inside = [c for c, q in zip(labels, thresholds) if q is None or face["fused"][c] >= 1 - q]
+    assert face["prediction_set"] == sorted(inside, key=face["fused"].get, reverse=True)
+    table = ok(fer("predict", str(photo), "--coverage", "0.95", "--no-progress", zoo_dir=zoo["zoo"])).stdout
+    assert table.splitlines()[0].endswith("  set") and table.splitlines()[1].endswith("}")
+    plain = json.loads(ok(fer("predict", str(photo), "--json", "--no-progress", zoo_dir=zoo["zoo"])).stdout)
+    assert "prediction_set" not in plain["results"][0]
+    r = fer("predict", str(photo), "--coverage", "0.85", zoo_dir=zoo["zoo"])
+    assert r.returncode == 2 and r.stderr == "error: --coverage 0.85: choose one of 0.8, 0.9, 0.95\n"
+
+
 def test_a_fusion_applies_only_to_the_exact_runs_it_was_fit_on(zoo, tmp_path):
     other = train_tiny_face(tmp_path / "other_face", seed=1)
     photo = drawn_face_photo(tmp_path / "a.jpg")

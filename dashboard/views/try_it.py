@@ -114,6 +114,10 @@ if image is not None:
             by = f"fused by {predictor.fusion_name}" if face.fused is not None else "face branch, no fusion applied"
             st.markdown(f"### {face.label} · {face.probs[face.label]:.0%}")
             st.caption(by)
+            if face.prediction_set is not None:
+                st.caption(f"{live.SET_COVERAGE:.0%} prediction set: {{{', '.join(face.prediction_set)}}} (labels that "
+                           f"hold the true one {live.SET_COVERAGE:.0%} of the time, per class, on PublicTest-calibrated "
+                           "thresholds)")
             if face.box is None:
                 st.caption("The whole image is taken as the face (a face crop: no detection).")
             else:

@@ -127,8 +127,7 @@ class PhotoPredictor:
     def set_thresholds(self, coverage: float) -> dict[str, Any]:
         """The conformal record of the output faces are labelled by (the fusion, else the face model), checked to
         hold thresholds for ``coverage``."""
-        if coverage not in ZOO_LEVELS:
-            raise UserError(f"--coverage {coverage:g}: choose one of {', '.join(f'{c:g}' for c in ZOO_LEVELS)}")
+        check_coverage(coverage)
         record, whose = ((self.fusion_conformal, f"fusion {self.fusion_name}") if self.fusion is not None
                          else (self.face.conformal, f"face model {self.face.name}"))
         if record is None:
@@ -168,6 +167,11 @@ class PhotoPredictor:
 
     def _labels(self, branch: str) -> tuple[str, ...]:
         return self.face.label_space if branch == self.face.branch else self.landmarks.label_space
+
+
+def check_coverage(coverage: float) -> None:
+    if coverage not in ZOO_LEVELS:
+        raise UserError(f"--coverage {coverage:g}: choose one of {', '.join(f'{c:g}' for c in ZOO_LEVELS)}")
 
 
 def load_fusion(name_or_dir: str | Path) -> tuple[FittedFusion, str, dict[str, Any] | None]:

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from fer_core import zoo
-from fer_core.conformal import ZOO_LEVELS, run_sets, zoo_set
+from fer_core.conformal import check_level, run_sets, set_labels
 from fer_core.errors import UserError
 from fer_face import predict as face_predict
 from fer_face.faces import DEFAULT_DETECTOR, Detection, crop_window, load_image, to_gray
@@ -109,7 +109,7 @@ class PhotoPredictor:
                 coverage: float | None = None) -> list[FusedFace]:
         """Every face (``all_faces``) or the most confident one; an empty list when no face is found.
         ``min_face``: the smallest face side to look for, in px of the photo (larger: faster detection).
-        ``coverage`` (one of ``ZOO_LEVELS``): also the conformal prediction set of each face (``prediction_set``)."""
+        ``coverage`` (one of ``fer_core.conformal.ZOO_LEVELS``): also the conformal prediction set of each face (``prediction_set``)."""
         if coverage is not None:
             self.set_thresholds(coverage)  # refused before any work
         if isinstance(image, (str, Path)):
@@ -118,16 +118,13 @@ class PhotoPredictor:
         faces = self.score_faces(face_crops(gray, all_faces=all_faces, detector=detector, min_face=min_face))
         if coverage is not None:
             for face in faces:
-                probs = face.probs
-                members = zoo_set(np.array(list(probs.values())), self.set_thresholds(coverage), coverage)
-                face.prediction_set = sorted((k for k, inside in zip(probs, members) if inside), key=probs.get,
-                                             reverse=True)
+                face.prediction_set = set_labels(face.probs, self.set_thresholds(coverage), coverage)
         return faces
 
     def set_thresholds(self, coverage: float) -> dict[str, Any]:
         """The conformal record of the output faces are labelled by (the fusion, else the face model), checked to
         hold thresholds for ``coverage``."""
-        check_coverage(coverage)
+        check_level(coverage)
         record, whose = ((self.fusion_conformal, f"fusion {self.fusion_name}") if self.fusion is not None
                          else (self.face.conformal, f"face model {self.face.name}"))
         if record is None:
@@ -167,11 +164,6 @@ class PhotoPredictor:
 
     def _labels(self, branch: str) -> tuple[str, ...]:
         return self.face.label_space if branch == self.face.branch else self.landmarks.label_space
-
-
-def check_coverage(coverage: float) -> None:
-    if coverage not in ZOO_LEVELS:
-        raise UserError(f"--coverage {coverage:g}: choose one of {', '.join(f'{c:g}' for c in ZOO_LEVELS)}")
 
 
 def load_fusion(name_or_dir: str | Path) -> tuple[FittedFusion, str, dict[str, Any] | None]:

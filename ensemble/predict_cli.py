@@ -103,12 +103,13 @@ def image_files(inputs: list[Path]) -> list[Path]:
 def run_predict(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ensemble.photo import PhotoPredictor, check_coverage
+    from ensemble.photo import PhotoPredictor
+    from fer_core.conformal import check_level
     from ensemble.video import is_video
 
     recipe.check_flags(args, {"--min-face": AT_LEAST_ONE, "--max-seconds": POSITIVE})
     if args.coverage is not None:
-        check_coverage(args.coverage)
+        check_level(args.coverage)
     for target in (args.csv, args.json, args.plot, args.annotate):
         if target not in (None, "-"):
             atomic.check_target(target)  # before hours of video, not after

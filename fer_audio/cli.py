@@ -96,6 +96,9 @@ def register(sub) -> None:
     p.add_argument("--weights", type=Path, metavar="FILE",
                    help="weights of a published model that does not ship (checked against the manifest's sha256)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--coverage", type=float, metavar="P",
+                   help="also each clip's conformal prediction set at coverage P (0.8, 0.9 or 0.95; per class, "
+                        "calibrated on the validation actors)")
     p.add_argument("--artifact", type=Path, metavar="PATH",
                    help="also write a predictions artifact (split 'predict'); unscorable clips are marked absent")
     add_device_argument(p)

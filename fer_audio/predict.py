@@ -14,6 +14,7 @@ import torch
 from fer_core import artifact, zoo
 from fer_core.artifact import Predictions
 from fer_core.calibration import Calibrator
+from fer_core.conformal import check_level, run_sets, set_labels
 from fer_core.device import pick_device
 from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
@@ -37,10 +38,12 @@ class AudioPredictor:
     """
 
     def __init__(self, network: torch.nn.Module, cfg: dict[str, Any], *, name: str, label_space: Sequence[str],
-                 calibrator: Calibrator, fingerprint: str, source: str, device: torch.device):
+                 calibrator: Calibrator, fingerprint: str, source: str, device: torch.device,
+                 conformal: dict[str, Any] | None = None):
         self.model, self.cfg, self.name = network.to(device).eval(), cfg, name
         self.label_space, self.calibrator = tuple(label_space), calibrator
         self.fingerprint, self.source, self.device = fingerprint, source, device
+        self.conformal = conformal  # prediction-set thresholds (fer_core.conformal.zoo_sets); None: none recorded
         self.features = feature_config(cfg)
         self.branch = f"{BRANCH}/{cfg['model']['name']}"
 
@@ -57,7 +60,7 @@ class AudioPredictor:
         metrics = json.loads(metrics_path.read_text())
         return cls(network, cfg, name=run_dir.name, label_space=saved["label_space"], calibrator=Calibrator.of_metrics(metrics),
                    fingerprint=artifact.load_run(run_dir, metrics["calibration_split"]).fingerprint(),
-                   source=str(run_dir), device=dev)
+                   source=str(run_dir), device=dev, conformal=run_sets(run_dir, metrics))
 
     @classmethod
     def from_zoo(cls, entry: zoo.ZooModel, weights: str | Path | None = None, device: str = "cpu",
@@ -67,7 +70,7 @@ class AudioPredictor:
         network.load_state_dict(zoo.read_tensors(path))
         return cls(network, entry.config, name=entry.name, label_space=entry.label_space,
                    calibrator=entry.calibrator, fingerprint=entry.fingerprint, source=str(path),
-                   device=pick_device(device))
+                   device=pick_device(device), conformal=entry.conformal)
 
     @property
     def sample_rate(self) -> int:
@@ -122,7 +125,8 @@ def _table(rows: list[dict[str, Any]], label_space: Sequence[str]) -> str:
             lines.append(f"{name:40s} {'absent':>10s}  ({r['error']})")
         else:
             lines.append(f"{name:40s} {r['label']:>10s} {r['confidence']:6.1%}  "
-                         + " ".join(f"{p:8.3f}" for p in r["probs"]))
+                         + " ".join(f"{p:8.3f}" for p in r["probs"])
+                         + ("" if "prediction_set" not in r else f"  {{{', '.join(r['prediction_set'])}}}"))
     return "\n".join(lines)
 
 
@@ -157,12 +161,22 @@ def clip_files(inputs: list[Path]) -> list[Path]:
 
 
 def predict_cli(args) -> int:
+    if args.coverage is not None:
+        check_level(args.coverage)
     files = clip_files(args.files)
     if not files:
         raise UserError("no audio files to score")
     predictor = load_model(args.model, weights=args.weights, device=args.device)
+    if args.coverage is not None and predictor.conformal is None:
+        raise UserError(f"speech model {predictor.name} records no prediction-set thresholds; publish it again "
+                        "(fer models refresh) or pass its run directory")
     batch = args.artifact is not None
     rows = predictor.predict_files(files, strict=not batch)  # without --artifact: first bad clip -> error
+    if args.coverage is not None:
+        for r in rows:
+            if r["present"]:
+                r["prediction_set"] = set_labels(dict(zip(r["label_space"], r["probs"])), predictor.conformal,
+                                                 args.coverage)
     for r in rows:
         if not r["present"]:
             print(f"warning: {r['error']} (marked absent)", file=sys.stderr)

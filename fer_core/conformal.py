@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from fer_core.artifact import Predictions, artifact_path, load_run
+from fer_core.errors import UserError
 
 # coverage levels the zoo records thresholds for (fer predict --coverage)
 ZOO_LEVELS = (0.8, 0.9, 0.95)
@@ -93,6 +94,18 @@ def run_sets(run_dir, metrics: dict[str, Any]) -> dict[str, Any] | None:
     if not all(artifact_path(run_dir, split).is_file() for split in splits):
         return None
     return zoo_sets(*(load_run(run_dir, split) for split in splits))
+
+
+def check_level(coverage: float) -> None:
+    """Refuse a coverage the zoo records no thresholds for, naming the flag."""
+    if coverage not in ZOO_LEVELS:
+        raise UserError(f"--coverage {coverage:g}: choose one of {', '.join(f'{c:g}' for c in ZOO_LEVELS)}")
+
+
+def set_labels(probs: dict[str, float], conformal: dict[str, Any], coverage: float) -> list[str]:
+    """The labels of one sample's set at ``coverage`` (``probs``: label -> probability), most probable first."""
+    members = zoo_set(np.array(list(probs.values())), conformal, coverage)
+    return sorted((k for k, inside in zip(probs, members) if inside), key=probs.get, reverse=True)
 
 
 def zoo_set(probs: np.ndarray, conformal: dict[str, Any], coverage: float) -> np.ndarray:

@@ -14,6 +14,7 @@ import torch
 
 from fer_core.artifact import load as load_artifact
 from fer_core.artifact import load_run
+from fer_core.conformal import run_sets, set_labels
 from fer_core.errors import UserError
 from fer_audio.config import apply_overrides, load_recipe
 from fer_audio.splits import fixed_split
@@ -139,6 +140,14 @@ def test_predict_cli_error_line_nothing_written_and_batch_artifact(tiny_run, tmp
     (tmp_path / "empty").mkdir()
     r = _fer("audio", "predict", tmp_path / "empty", "--run", tiny_run)
     assert r.returncode == 2 and "no audio files" in r.stderr and "Traceback" not in r.stderr
+    r = _fer("audio", "predict", good, "--run", tiny_run, "--coverage", "0.9", "--json")
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    record = run_sets(tiny_run, metrics)
+    assert row["prediction_set"] == set_labels(dict(zip(row["label_space"], row["probs"])), record, 0.9)
+    r = _fer("audio", "predict", good, "--run", tiny_run, "--coverage", "0.5")
+    assert r.returncode == 2 and r.stderr == "error: --coverage 0.5: choose one of 0.8, 0.9, 0.95\n"
 
 
 def test_cli_help_and_unknown_model(tmp_path):

@@ -109,7 +109,8 @@ class PhotoPredictor:
                 coverage: float | None = None) -> list[FusedFace]:
         """Every face (``all_faces``) or the most confident one; an empty list when no face is found.
         ``min_face``: the smallest face side to look for, in px of the photo (larger: faster detection).
-        ``coverage`` (one of ``fer_core.conformal.ZOO_LEVELS``): also the conformal prediction set of each face (``prediction_set``)."""
+        ``coverage`` (one of ``fer_core.conformal.ZOO_LEVELS``): also each face's conformal prediction set
+        (``FusedFace.prediction_set``)."""
         if coverage is not None:
             self.set_thresholds(coverage)  # refused before any work
         if isinstance(image, (str, Path)):

@@ -19,7 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fer_audio.decode import clip_seconds
 from fer_core.errors import DataError, UserError
-from fer_face.faces import register_photo_formats, to_gray
+from fer_face.faces import deeper_than_8_bits, register_photo_formats, to_gray
 
 IMAGE_TYPES = ("jpg", "jpeg", "png", "bmp", "webp", "heic", "heif", "avif")
 PIL_IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "HEIF", "AVIF")  # decoders PIL may use on an upload
@@ -74,7 +74,7 @@ def open_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
             f"not a readable {'/'.join(PIL_IMAGE_FORMATS)} image ({e.__class__.__name__}); upload a JPEG or PNG photo"
         ) from None
     im = ImageOps.exif_transpose(im)  # phone photos store their rotation in EXIF
-    if im.mode in ("I", "F") or im.mode.startswith("I;16"):  # 16-bit or float: Pillow's convert would clip it
+    if deeper_than_8_bits(im):
         im = Image.fromarray(to_gray(im))
     return im.convert("RGB")
 

@@ -58,9 +58,10 @@ class AudioPredictor:
         if not metrics_path.is_file():
             raise UserError(f"{run_dir}: run is not evaluated (no metrics.json); run fer audio evaluate {run_dir}")
         metrics = json.loads(metrics_path.read_text())
+        calibration_split = artifact.load_run(run_dir, metrics["calibration_split"])
         return cls(network, cfg, name=run_dir.name, label_space=saved["label_space"], calibrator=Calibrator.of_metrics(metrics),
-                   fingerprint=artifact.load_run(run_dir, metrics["calibration_split"]).fingerprint(),
-                   source=str(run_dir), device=dev, conformal=run_sets(run_dir, metrics))
+                   fingerprint=calibration_split.fingerprint(),
+                   source=str(run_dir), device=dev, conformal=run_sets(run_dir, metrics, calibration_split))
 
     @classmethod
     def from_zoo(cls, entry: zoo.ZooModel, weights: str | Path | None = None, device: str = "cpu",

@@ -87,13 +87,13 @@ def zoo_sets(calibration: Predictions, test: Predictions, levels: tuple[float, .
             "test": {"split": test.split, "n": int(len(yt)), "coverage": coverage, "mean_set_size": size}}
 
 
-def run_sets(run_dir, metrics: dict[str, Any]) -> dict[str, Any] | None:
-    """``zoo_sets`` of an evaluated run directory from its calibration- and test-split artifacts; None when either
-    is missing (a run scored on one split only has no sets to offer)."""
+def run_sets(run_dir, metrics: dict[str, Any], calibration: Predictions | None = None) -> dict[str, Any] | None:
+    """``zoo_sets`` of an evaluated run directory from its calibration- and test-split artifacts (``calibration``:
+    the first, when the caller has it loaded); None when either is missing (a run scored on one split only)."""
     splits = (metrics["calibration_split"], metrics["split"])
     if not all(artifact_path(run_dir, split).is_file() for split in splits):
         return None
-    return zoo_sets(*(load_run(run_dir, split) for split in splits))
+    return zoo_sets(calibration or load_run(run_dir, splits[0]), load_run(run_dir, splits[1]))
 
 
 def check_level(coverage: float) -> None:

@@ -115,6 +115,11 @@ def load_image(path: str | Path) -> Image.Image:
         raise DataError(f"{path}: corrupt or unreadable image ({e.__class__.__name__}); use a JPEG/PNG photo") from None
 
 
+def deeper_than_8_bits(image: Image.Image) -> bool:
+    """16-bit or 32-bit integer or float pixels: Pillow's ``convert`` to 8 bits would clip them, ``to_gray`` scales."""
+    return image.mode in ("I", "F") or image.mode.startswith("I;16")
+
+
 def to_gray(image: Image.Image | np.ndarray) -> np.ndarray:
     """A PIL image or array (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) -> uint8 (H, W) grayscale.
 
@@ -122,8 +127,8 @@ def to_gray(image: Image.Image | np.ndarray) -> np.ndarray:
     and other integers above 255 as 0..65535; anything else as 0..255.
     """
     if isinstance(image, Image.Image):
-        if image.mode in ("I", "F") or image.mode.startswith("I;16"):
-            return to_gray(np.asarray(image))  # deeper than 8 bits: scaled by their values below
+        if deeper_than_8_bits(image):
+            return to_gray(np.asarray(image))  # scaled by their values below
         if image.mode in ("RGBA", "LA", "P"):
             image = image.convert("RGBA")
             background = Image.new("RGBA", image.size, (255, 255, 255, 255))

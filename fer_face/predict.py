@@ -104,10 +104,11 @@ class FaceModel:
         dev = pick_device(device)
         network = model_from_config({**cfg["model"], "pretrained": False}, saved["num_classes"])
         network.load_state_dict(ckpt["model"])
+        calibration_split = artifact.load_run(run_dir, metrics["calibration_split"])
         return cls(network.to(dev).eval(), name=cfg["model"]["backbone"], label_space=tuple(metrics["label_space"]),
                    calibrator=Calibrator.of_metrics(metrics), views=tta_settings(cfg["eval"]),
-                   fingerprint=artifact.load_run(run_dir, metrics["calibration_split"]).fingerprint(),
-                   source=str(run_dir), device=dev, conformal=run_sets(run_dir, metrics))
+                   fingerprint=calibration_split.fingerprint(),
+                   source=str(run_dir), device=dev, conformal=run_sets(run_dir, metrics, calibration_split))
 
     @classmethod
     def from_zoo(cls, entry: zoo.ZooModel, weights: str | Path | None = None, device: str = "auto",

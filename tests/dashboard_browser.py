@@ -104,12 +104,18 @@ def click(driver, element) -> None:
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", element)
 
 
-def click_when_found(driver, find, timeout: float = 60) -> None:
-    """Find an element with ``find(driver)`` (None or [] while absent) and click it, again from the search when
-    Streamlit re-renders it in between (a stale element)."""
+def wait_until(driver, condition, timeout: float = 60):
+    """``condition(driver)``'s first truthy value, asked again when Streamlit re-renders an element it was reading
+    (a stale element)."""
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
+
+
+def click_when_found(driver, find, timeout: float = 60) -> None:
+    """Find an element with ``find(driver)`` (None or [] while absent) and click it, again from the search when
+    Streamlit re-renders it in between."""
     def found_and_clicked(d) -> bool:
         element = find(d)
         if not element:
@@ -117,7 +123,7 @@ def click_when_found(driver, find, timeout: float = 60) -> None:
         click(d, element)
         return True
 
-    WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(found_and_clicked)
+    wait_until(driver, found_and_clicked, timeout)
 
 
 def write_y4m(image: "Image.Image", path: Path, frames: int = 30) -> Path:
@@ -154,14 +160,12 @@ def open_overview(driver, url: str, timeout: float = 60.0) -> float:
     """Load the app, wait until the overview table is drawn; return the seconds that took."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
     start = time.monotonic()
     driver.get(url)
-    WebDriverWait(driver, timeout).until(ec.visibility_of_element_located((By.CSS_SELECTOR, OVERVIEW_TABLE)))
+    wait_until(driver, ec.visibility_of_element_located((By.CSS_SELECTOR, OVERVIEW_TABLE)), timeout)
     # the data grid paints into a canvas after the element appears; wait for Streamlit to finish running
-    WebDriverWait(driver, timeout).until(
-        lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))
+    wait_until(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'), timeout)
     elapsed = time.monotonic() - start
     time.sleep(1.0)
     return elapsed

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.dashboard_browser import (chromium, click_when_found, fake_media_flags, missing_browser_reason, open_overview,
-                                     serve, write_y4m)
+                                     serve, wait_until, write_y4m)
 from tests.dashboard_fixtures import shared_results
 
 pytestmark = pytest.mark.browser
@@ -30,7 +30,6 @@ def browser_ready():
 
 def test_overview_loads_in_headless_chromium(browser_ready, tmp_path_factory):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     root, _ = shared_results(tmp_path_factory)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -44,7 +43,7 @@ def test_overview_loads_in_headless_chromium(browser_ready, tmp_path_factory):
         # a deep link opened in a fresh browser tab still goes through the entry point (navigation, sidebar)
         driver.delete_all_cookies()
         driver.get(f"{url}/calibration")
-        WebDriverWait(driver, 60).until(lambda d: "Calibration" in d.find_element(By.TAG_NAME, "h1").text)
+        wait_until(driver, lambda d: "Calibration" in d.find_element(By.TAG_NAME, "h1").text, 60)
         sidebar = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text
     print(f"overview table visible {elapsed:.1f} s after navigation; screenshot {shot}")
     assert not exceptions, [e.text for e in exceptions]
@@ -60,7 +59,6 @@ def test_try_it_scores_the_camera_and_the_microphone_in_headless_chromium(browse
     import soundfile
     from PIL import Image
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
     from skimage import data
 
     from ensemble.photo import PhotoPredictor
@@ -89,15 +87,15 @@ def test_try_it_scores_the_camera_and_the_microphone_in_headless_chromium(browse
             chromium(fake_media_flags(camera, voice)) as driver:
         driver.get(f"{url}/try-it")
         click_when_found(driver, option("Camera"), timeout=180)  # offered once the models are loaded
-        WebDriverWait(driver, 60).until(button("Take Photo"))
+        wait_until(driver, button("Take Photo"), 60)
         time.sleep(1.0)  # the stream's first frames
         click_when_found(driver, button("Take Photo"))
-        WebDriverWait(driver, 180).until(lambda d: "Face box" in d.find_element(By.TAG_NAME, "body").text)
+        wait_until(driver, lambda d: "Face box" in d.find_element(By.TAG_NAME, "body").text, 180)
         click_when_found(driver, option("Record with the microphone"), timeout=180)
         click_when_found(driver, button("Record"))
         time.sleep(2.0)
         click_when_found(driver, button("Stop recording"))
-        WebDriverWait(driver, 180).until(lambda d: "over its own" in d.find_element(By.TAG_NAME, "body").text)
+        wait_until(driver, lambda d: "over its own" in d.find_element(By.TAG_NAME, "body").text, 180)
         body = driver.find_element(By.TAG_NAME, "body").text
         exceptions = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
         driver.save_screenshot(str(ARTIFACTS / "dashboard_media.png"))

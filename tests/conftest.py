@@ -1,9 +1,9 @@
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli import Completed, fer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,10 +40,9 @@ def ravdess_zip(data_root) -> Path:
     return p
 
 
-def run_fer(*args: str) -> subprocess.CompletedProcess:
-    """``fer ARGS`` in a subprocess; fails the test with its stderr on a non-zero exit."""
-    r = subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
+def run_fer(*args: str) -> Completed:
+    """``fer ARGS`` (in this process, ``tests.cli``); fails the test with its stderr on a non-zero exit."""
+    r = fer(*args)
     assert r.returncode == 0, r.stderr
     return r
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ from fer_core.conformal import run_sets, set_labels
 from fer_core.errors import UserError
 from fer_audio.config import apply_overrides, load_recipe
 from fer_audio.splits import fixed_split
+from tests.cli import fer
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["model.name=cnn-tiny", "train.epochs=4", "train.batch_size=16", "train.lr=0.01", "train.warmup_epochs=1",
@@ -106,8 +105,7 @@ def test_predictor_scores_files_at_any_rate_and_marks_bad_ones(tiny_run, tmp_pat
 
 
 def _fer(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "fer_core.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+    return fer(*args, cwd=cwd)
 
 
 def test_predict_cli_error_line_nothing_written_and_batch_artifact(tiny_run, tmp_path):
@@ -227,8 +225,7 @@ def test_truly_paired_files_keep_logits_and_calibration_for_the_fusion(tiny_run,
     from fer_face.predict import FaceModel
 
     face = shutil.copytree(tiny_runs["face"], tmp_path / "face")
-    r = subprocess.run([sys.executable, "-m", "fer_core.cli", "recalibrate", str(face), "--calibration", "isotonic"],
-                       capture_output=True, text=True, cwd=REPO)
+    r = fer("recalibrate", face, "--calibration", "isotonic")
     assert r.returncode == 0, r.stderr
     crops, labels = load_fer2013("synthetic").split_arrays("PrivateTest")
     rng = np.random.default_rng(0)

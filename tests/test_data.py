@@ -1,6 +1,3 @@
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +8,7 @@ from fer_core.errors import DataError
 from fer_core.labels import FER7
 from fer_face.data import SPLITS, load_fer2013
 from fer_face.data import cache as data_cache
+from tests.cli import fer
 from tests.fer_fixtures import make_pixels, write_csv, write_folder, write_zip
 
 
@@ -27,8 +25,7 @@ def rows():
 
 
 def run_cli(*args, env_extra=None):
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True, env=env)
+    return fer(*args, env=env_extra)
 
 
 def test_three_layouts_load_identical_arrays(tmp_path, rows, cache_dir):

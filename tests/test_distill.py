@@ -16,7 +16,7 @@ from fer_core.artifact import Predictions, artifact_path
 from fer_core.distill import distillation_loss, load_teacher
 from fer_core.errors import UserError
 from ensemble.teach import teach
-from tests.test_face_train import fer
+from tests.cli import fer
 
 FER7 = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 

@@ -15,6 +15,7 @@ from fer_core.labels import FER7
 from fer_audio.labels import RAVDESS8, TO_FER7
 from ensemble.pairs import (PSEUDO_DATASET, build_pseudo_pairs, draw_pseudo_pairs, read_manifest, rekey,
                              to_fer7)
+from tests.cli import fer
 
 
 def _artifact(run: Path, split: str, ids, labels, space, *, branch, modality, dataset, seed, absent=()):
@@ -143,23 +144,17 @@ def test_manifest_rows_are_checked_with_row_numbers(tmp_path):
 
 
 def test_pairs_cli_feeds_the_ensemble(tmp_path, runs):
-    import subprocess
-    import sys
-
     audio, face = runs
-    repo = Path(__file__).resolve().parents[1]
     out = tmp_path / "pp"
-    cmd = [sys.executable, "-m", "fer_core.cli", "ensemble", "pairs", "--out", str(out), "--audio-run", str(audio),
-           "--face-run", str(face), "--seed", "0"]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=repo, timeout=120)
+    cmd = ["ensemble", "pairs", "--out", out, "--audio-run", audio, "--face-run", face, "--seed", "0"]
+    r = fer(*cmd)
     assert r.returncode == 0, r.stderr
     fuse = r.stdout.strip().splitlines()[-1]
     assert fuse.startswith("fer ensemble fuse") and "PSEUDO-PAIRS" in r.stderr
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=repo, timeout=120)
+    r = fer(*cmd)
     assert r.returncode == 2 and "--overwrite" in r.stderr  # never clobbers silently
     pytest.importorskip("ensemble.fuse")
-    r = subprocess.run([sys.executable, "-m", "fer_core.cli", *fuse.split()[1:], "--no-progress"], capture_output=True,
-                       text=True, cwd=repo, timeout=300)
+    r = fer(*fuse.split()[1:], "--no-progress")
     assert r.returncode == 0, r.stderr
     fused = json.loads((out / "fusion" / "metrics.json").read_text())
     assert fused["split"] == "test" and fused["n"] == 64

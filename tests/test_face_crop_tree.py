@@ -1,8 +1,5 @@
 """``fer face crop``: one's own photos -> a training tree of the face crops ``fer predict`` would see."""
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import skimage.data
@@ -11,11 +8,7 @@ from PIL import Image
 from fer_face.data import load_fer2013
 from fer_face.faces import load_image, register_photo_formats
 from fer_face.predict import face_crops
-
-
-def fer(*args):
-    return subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+from tests.cli import fer
 
 
 def test_crop_a_photo_tree_for_training(tmp_path):

@@ -1,8 +1,5 @@
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,11 +7,7 @@ from PIL import Image
 
 from fer_face.data.synthetic import _face
 from fer_face.faces import best_face
-
-
-def fer(*args):
-    return subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+from tests.cli import fer
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from fer_face.config import resolve_config
 from fer_face.compare import collect_row, to_markdown
 from fer_face.config import apply_overrides, load_recipe
 from fer_face.train import train
+from tests.cli import fer
 
 REQUIRED_METRICS = {"split", "n", "accuracy", "macro_f1", "nll", "ece", "ece_uncalibrated", "temperature", "command"}
 FAST = ["train.batch_size=64", "model.head_hidden=64", "eval.tta_flip=true", "model.drop_path_rate=0.0"]
@@ -24,11 +25,6 @@ def cfg_for(epochs=1, extra=()):
     cfg = apply_overrides(load_recipe("improved"), [*FAST, f"train.epochs={epochs}", "model.input_size=48", *extra])
     cfg["model"]["backbone"] = TINY
     return cfg
-
-
-def fer(*args, **kw):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True, env=env, **kw)
 
 
 def test_one_epoch_end_to_end_run_directory(tmp_path):

@@ -11,14 +11,8 @@ from fer_core.calibration import Calibrator
 from fer_face.data import load_fer2013
 from fer_face.predict import FaceModel
 
+from tests.cli import fer
 from tests.conftest import run_fer
-
-
-def fer(*args):
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True)
 
 
 def test_recalibrate_rewrites_artifacts_metrics_and_config_and_evaluation_keeps_them(tiny_runs, tmp_path):

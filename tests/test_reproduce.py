@@ -3,7 +3,6 @@
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,14 @@ from fer_core.errors import UserError
 from ensemble import reproduce
 from ensemble.published import load_registry
 from ensemble.results_index import COLUMNS, rows, to_csv, to_markdown
+from tests.cli import fer
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
 
 
 def _fer(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "fer_core.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+    return fer(*args, cwd=cwd)
 
 
 def test_dry_run_of_every_published_entry_passes():

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import av
 import numpy as np
@@ -31,6 +30,7 @@ from fer_core.calibration import Calibrator
 from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
 from fer_face.faces import crop_face, detect_faces, to_gray
+from tests.cli import fer
 from tests.video_fixtures import shipped_voice, tiny_video_predictor, FPS, HEAD, SAMPLE_RATE, SECONDS, picture_frames, speech, tone, write_clip
 
 # the shared fixture trains two tiny models once per test run: a minute on an idle machine, several on a busy one
@@ -40,11 +40,6 @@ QUIET = VideoOptions(progress=False)
 
 
 # -- models ------------------------------------------------------------------------------------------------------
-def fer(*args):
-    return subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
 def ok(r):
     assert r.returncode == 0, r.stderr
     return r

@@ -4,8 +4,6 @@ import csv
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,16 +12,14 @@ from PIL import Image
 
 from fer_face.data.synthetic import _face
 from fer_face.faces import register_photo_formats
+from tests.cli import fer as run_in_process
 from tests.conftest import train_tiny_face
 
 FER7 = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
 
 
 def fer(*args, zoo_dir=None):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    if zoo_dir is not None:
-        env["FER_ZOO_DIR"] = str(zoo_dir)
-    return subprocess.run([sys.executable, "-m", "fer_core.cli", *args], capture_output=True, text=True, env=env)
+    return run_in_process(*args, env={"FER_ZOO_DIR": str(zoo_dir)} if zoo_dir is not None else None)
 
 
 def ok(r):

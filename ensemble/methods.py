@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import logsumexp, softmax
 
 from fer_core.errors import UserError
@@ -107,6 +106,8 @@ class LogPoolFusion(FusionMethod):
             p = softmax(z, axis=1)
             grad = (np.einsum("nc,bnc->b", p, x) - x[:, rows, y].sum(1)) / len(y) + 2 * self.L2 * w
             return nll, grad
+
+        from scipy.optimize import minimize  # a second to import; applying a fitted fusion never needs it
 
         b = x.shape[0]
         res = minimize(nll_and_grad, np.full(b, 1.0 / b), jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * b)

@@ -79,7 +79,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 def image_files(inputs: list[Path]) -> list[Path]:
     """The photos named or found (recursively, sorted) in the folders named; a missing path is an error.
     Videos in a folder are left out with a warning (a video is scored on its own)."""
-    from ensemble.video import is_video
+    from ensemble.video_decode import is_video
 
     files: list[Path] = []
     for path in inputs:
@@ -105,7 +105,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from ensemble.photo import PhotoPredictor
     from fer_core.conformal import check_level
-    from ensemble.video import is_video
+    from ensemble.video_decode import is_video
 
     recipe.check_flags(args, {"--min-face": AT_LEAST_ONE, "--max-seconds": POSITIVE})
     if args.coverage is not None:

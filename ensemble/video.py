@@ -45,7 +45,8 @@ from fer_face.landmarks.predict import LandmarkPredictor, find_landmarks
 
 from ensemble.fusion import FittedFusion
 from ensemble.photo import NONE, PhotoPredictor, load_fusion
-from ensemble.video_decode import VIDEO_SUFFIXES, VideoInfo, VideoLimits, decode_soundtrack, iter_frames, probe_video
+from ensemble.video_decode import (VIDEO_SUFFIXES, VideoInfo, VideoLimits, decode_soundtrack, is_video, iter_frames,
+                                   probe_video)
 from ensemble.video_fusion import DEFAULT_POOL, WindowFusion, has_audio_member
 from ensemble.video_output import timeline_table, write_outputs
 from ensemble.video_result import FrameBoxes, TimelineRow, TrackSummary, VideoResult, named_probs
@@ -58,10 +59,6 @@ __all__ = ["VIDEO_SUFFIXES", "VideoLimits", "VideoOptions", "VideoPredictor", "V
 # Detection on every 5th frame: at 30 fps a face is re-found 6 times a second, and the face path keeps up with
 # 30 fps on 2 cores (bench/video_speed.py, docs/video.md).
 DEFAULT_EVERY_N_FRAMES = 5
-
-
-def is_video(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)

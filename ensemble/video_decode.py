@@ -36,6 +36,10 @@ TRUNCATION_SLACK_S, TRUNCATION_SLACK_FRACTION = 0.5, 0.02
 MISSING_FRAMES_SLACK = 2
 
 
+def is_video(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
 @dataclass(frozen=True)
 class VideoLimits:
     max_side: int = 4096  # px, width and height

@@ -41,3 +41,17 @@ def test_building_the_parser_imports_no_torch():
     code = "import sys; from fer_core.cli import build_parser; build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_predicting_a_photo_loads_neither_the_video_stack_nor_the_fitting_one(tmp_path):
+    """PyAV/matplotlib (videos) and scipy.optimize (fitting a fusion) cost seconds at start-up that a photo never uses."""
+    from PIL import Image
+    from skimage import data
+
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(data.astronaut()).save(photo)
+    heavy = ("ensemble.video", "ensemble.video_output", "matplotlib", "scipy.optimize")
+    code = (f"import sys; from fer_core.cli import main; code = main(['predict', {str(photo)!r}, '--no-progress']); "
+            f"print(code, [m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "0 []", out

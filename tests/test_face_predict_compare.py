@@ -86,6 +86,24 @@ def test_frozen_cpu_predictor_matches_the_run_artifact(runs_root):
     np.testing.assert_allclose(probs, saved.probs[:40], atol=1e-4)
 
 
+def test_a_cpu_predictor_runs_eagerly_for_a_photo_and_chooses_its_graph_after_many_faces(runs_root, monkeypatch):
+    from fer_face import predict
+    from fer_face.data import load_fer2013
+
+    chosen = []
+    monkeypatch.setattr(predict, "fastest_for_cpu", lambda network: chosen.append(network) or network)
+    predictor = predict.FaceModel.from_run(runs_root / "tiny", device="cpu")
+    x, _ = load_fer2013("synthetic").split_arrays("PrivateTest")
+    eager = predictor.predict_crops(x[:3])
+    assert not chosen  # a photo's faces: no trace, no timing
+    for _ in range(predict.CHOOSE_GRAPH_AFTER_FACES // 3):
+        predictor.predict_crops(x[:3])
+    assert len(chosen) == 1 and predictor.faces_until_graph_choice is None
+    predictor.predict_crops(x[:3])
+    assert len(chosen) == 1  # chosen once
+    np.testing.assert_allclose(predictor.predict_crops(x[:3]), eager, atol=1e-6)
+
+
 def test_compare_writes_paper_side_by_side(runs_root, tmp_path):
     runs = tmp_path / "runs"
     stand_in(runs_root / "tiny", runs / "mobilenetv2_100")

@@ -192,6 +192,16 @@ def chosen_run(runs: list[Path]) -> Path:
     return max(runs, key=lambda r: json.loads((r / "metrics.json").read_text()).get("val_accuracy") or 0.0)
 
 
+def started_hint(run_dir: Path) -> str:
+    """How to get ``run_dir`` finished: resume it when it was started (``last.pt``), else train it."""
+    history = run_dir / "history.json"
+    if not (run_dir / "last.pt").is_file() or not history.is_file():
+        return "train it or pass --train-missing"
+    done = len(json.loads(history.read_text(encoding="utf-8")))
+    epochs = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["config"]["train"]["epochs"]
+    return f"{run_dir} stopped after epoch {done} of {epochs}; pass --train-missing to resume it"
+
+
 def compare(backbones: Sequence[str], *, runs: Path, recipe: str | None, out: Path | None = None,
             train_missing: bool = False, overrides: Sequence[str] = (), data: str | None = None, command: str = "",
             strict_size: bool = False, compile_model: bool = False, improved_runs: Path | None = None,
@@ -212,7 +222,7 @@ def compare(backbones: Sequence[str], *, runs: Path, recipe: str | None, out: Pa
             run_dir = chosen_run(found)
         elif not train_missing:
             raise UserError(f"{runs}: no finished {backbone} run with recipe {recipe!r} (metrics.json); "
-                            "train it or pass --train-missing")
+                            + started_hint(runs / backbone))
         else:
             run_dir = runs / backbone
             print(f"training {backbone} with recipe {recipe} -> {run_dir}", file=sys.stderr)

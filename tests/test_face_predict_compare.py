@@ -118,6 +118,11 @@ def test_compare_writes_paper_side_by_side(runs_root, tmp_path):
     assert (tmp_path / "comparison.csv").read_text().startswith("backbone,paper_train_acc")
     r = fer("face", "compare", "--runs", str(runs), "--backbones", "efficientnet_b0")
     assert r.returncode == 2 and "no finished efficientnet_b0 run with recipe 'improved'" in r.stderr
+    assert "train it or pass --train-missing" in r.stderr
+    started = shutil.copytree(runs_root / "tiny", runs / "efficientnet_b0")  # interrupted: last.pt, no metrics.json
+    (started / "metrics.json").unlink()
+    r = fer("face", "compare", "--runs", str(runs), "--backbones", "efficientnet_b0")
+    assert r.returncode == 2 and f"{started} stopped after epoch 1 of 1; pass --train-missing to resume it" in r.stderr
 
 
 def test_compare_finds_a_run_by_its_recorded_backbone_whatever_the_folder(runs_root, tmp_path):

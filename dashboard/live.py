@@ -243,6 +243,9 @@ def predict_clip(model, path: Path) -> tuple[pd.DataFrame | None, str | None]:
         result = model.predict_file(path)
     except Exception as e:
         return None, f"The clip could not be scored ({describe(e)})."
+    if not result["present"]:  # the speech detector heard no voice
+        return None, (f"No speech found in the clip (speech in {result['speech_share']:.0%} of its 32 ms frames): "
+                      "music, noise or a tone is not scored.")
     probs = np.asarray(result["probs"], dtype=np.float64)
     return pd.DataFrame([probs], index=[model.branch], columns=list(result["label_space"])), None
 

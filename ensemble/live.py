@@ -40,7 +40,7 @@ from fer_audio.decode import MIN_SECONDS, to_mono_at
 from fer_audio.labels import to_fer7_probs
 from fer_audio.speech_activity import FRAME as SPEECH_FRAME
 from fer_audio.speech_activity import SAMPLE_RATE as SPEECH_RATE
-from fer_audio.speech_activity import SPEECH_PROBABILITY, shared_detector
+from fer_audio.speech_activity import MIN_SPEECH_SHARE, SPEECH_PROBABILITY, shared_detector
 from fer_core.errors import UserError
 from fer_core.labels import FER7
 from fer_face.faces import DEFAULT_DETECTOR, DETECTORS, crop_face, detect_faces
@@ -50,7 +50,7 @@ from ensemble.live_source import AudioTail, LatestFrame, Microphone
 from ensemble.video import VideoPredictor, landmark_logits
 from ensemble.video_result import named_probs, rounded_probs
 from ensemble.video_track import FaceTracker
-from ensemble.video_voice import DEFAULT_SILENCE_DB, FLOOR_DBFS, MIN_SPEECH_SHARE, rms_dbfs
+from ensemble.video_voice import DEFAULT_SILENCE_DB, FLOOR_DBFS, rms_dbfs
 
 # Detection (dlib HOG, 30-40 ms a 640x480 frame on one core) on every 3rd scored frame: the face is re-found a few
 # times a second while most frames only pay for the face network.

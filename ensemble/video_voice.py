@@ -25,13 +25,12 @@ import numpy as np
 from fer_audio.decode import MIN_SECONDS, to_mono_at
 from fer_audio.labels import to_fer7_probs
 from fer_audio.predict import AudioPredictor
-from fer_audio.speech_activity import FRAME, SPEECH_PROBABILITY, SpeechDetector
+from fer_audio.speech_activity import FRAME, MIN_SPEECH_SHARE, SPEECH_PROBABILITY, SpeechDetector
 from fer_audio.speech_activity import SAMPLE_RATE as SPEECH_RATE
 from fer_core.labels import FER7
 
 FLOOR_DBFS = -60.0
 DEFAULT_SILENCE_DB = 35.0
-MIN_SPEECH_SHARE = 0.2  # of a window's 32 ms frames: 0.6 s of speech in a 3 s window
 
 
 def window_grid(duration: float, window_s: float, hop_s: float) -> list[tuple[float, float]]:

@@ -88,7 +88,8 @@ def register(sub) -> None:
 
     p = asub.add_parser("predict", help="calibrated emotion probabilities for audio files",
                         description="Score WAV, FLAC, Ogg/Opus, AIFF, MP3, M4A/AAC (voice memos), WebM or AMR clips with a trained run. A bad clip is a one-line "
-                                    "error; with --artifact, bad clips are kept in the artifact marked absent.")
+                                    "error; with --artifact, bad clips are kept in the artifact marked absent. A clip "
+                                    "without speech is reported on its own line and not scored.")
     p.add_argument("files", nargs="+", type=Path, metavar="CLIP|DIR",
                    help="audio clips (any sample rate, mono or stereo), or folders searched for them")
     p.add_argument("--model", "--run", dest="model", metavar="NAME|RUN",
@@ -101,6 +102,9 @@ def register(sub) -> None:
                         "calibrated on the validation actors)")
     p.add_argument("--artifact", type=Path, metavar="PATH",
                    help="also write a predictions artifact (split 'predict'); unscorable clips are marked absent")
+    p.add_argument("--no-speech-detection", action="store_true",
+                   help="score every clip; by default a clip in which the speech detector (Silero VAD) finds speech "
+                        "in under 20%% of its 32 ms frames (music, noise, a tone) is reported and not scored")
     add_device_argument(p)
     p.set_defaults(func=run_predict)
 

@@ -19,12 +19,14 @@ from fer_core.device import pick_device
 from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
 from fer_audio.config import feature_config
-from fer_audio.decode import SUPPORTED_SUFFIXES, decode_clip
+from fer_audio.decode import SUPPORTED_SUFFIXES, decode_clip, to_mono_at
 from fer_audio.features import extract
 from fer_audio.inference import predict_logits
 from fer_audio.labels import to_fer7_probs
 from fer_audio.models import model_from_config
 from fer_audio.run import load_run_config, load_run_model
+from fer_audio.speech_activity import MIN_SPEECH_SHARE, shared_detector
+from fer_audio.speech_activity import SAMPLE_RATE as SPEECH_RATE
 
 
 BRANCH = "audio"
@@ -34,7 +36,9 @@ class AudioPredictor:
     """A trained audio run, ready to score clips.
 
     ``predict_file(path)`` returns ``{"probs": [...], "label_space": [...], "label", "confidence",
-    "probs_fer7", "fer7", "present": True, "file"}``; probabilities are calibrated (``fer_core.calibration``).
+    "probs_fer7", "fer7", "present": True, "file", "speech_share"}``; probabilities are calibrated
+    (``fer_core.calibration``). A clip in which the speech detector (``fer_audio.speech_activity``) finds too little
+    speech (music, noise, a tone) is not scored: ``{"present": False, "error": "...: no speech found ..."}``.
     """
 
     def __init__(self, network: torch.nn.Module, cfg: dict[str, Any], *, name: str, label_space: Sequence[str],
@@ -96,25 +100,40 @@ class AudioPredictor:
         """A mono float waveform at ``self.sample_rate`` (already checked)."""
         return self._row(self.logits_for_waves([wave])[0], name)
 
-    def predict_file(self, path: str | Path, strict: bool = True) -> dict[str, Any]:
+    def predict_file(self, path: str | Path, strict: bool = True, speech_detection: bool = True) -> dict[str, Any]:
         """Calibrated probabilities of one clip; a bad clip raises DataError, or with ``strict=False``
-        returns ``{"present": False, "error": ...}``."""
-        return self.predict_files([path], strict=strict)[0]
+        returns ``{"present": False, "error": ...}``; a clip without speech is never scored (``speech_detection``
+        off: scored whatever it holds)."""
+        return self.predict_files([path], strict=strict, speech_detection=speech_detection)[0]
 
-    def predict_files(self, paths: Sequence[str | Path], strict: bool = True) -> list[dict[str, Any]]:
-        waves, rows = [], []
-        for p in paths:
+    def predict_files(self, paths: Sequence[str | Path], strict: bool = True,
+                      speech_detection: bool = True) -> list[dict[str, Any]]:
+        waves, rows, shares = [], [], {}
+        for i, p in enumerate(paths):
             try:
-                waves.append(decode_clip(p, self.sample_rate))
-                rows.append(None)
+                wave = decode_clip(p, self.sample_rate)
             except DataError as e:
                 if strict:
                     raise
-                rows.append({"file": str(p), "present": False, "error": str(e), "label_space": list(self.label_space)})
+                rows.append(self._absent(p, str(e)))
+                continue
+            if speech_detection:
+                shares[i] = shared_detector().speech_share(to_mono_at(wave, self.sample_rate, SPEECH_RATE))
+                if shares[i] < MIN_SPEECH_SHARE:
+                    rows.append({**self._absent(p, f"{p}: no speech found ({shares[i]:.0%} of its 32 ms frames "
+                                                   "hold speech: music, noise or a tone?); --no-speech-detection "
+                                                   "scores it anyway"), "speech_share": shares[i]})
+                    continue
+            waves.append(wave)
+            rows.append(None)
         if waves:
             logits = iter(self.logits_for_waves(waves))
-            rows = [r if r is not None else self._row(next(logits), str(p)) for r, p in zip(rows, paths)]
+            rows = [r if r is not None else {**self._row(next(logits), str(p)), "speech_share": shares.get(i)}
+                    for i, (r, p) in enumerate(zip(rows, paths))]
         return rows
+
+    def _absent(self, path: str | Path, why: str) -> dict[str, Any]:
+        return {"file": str(path), "present": False, "error": why, "label_space": list(self.label_space)}
 
 
 def _table(rows: list[dict[str, Any]], label_space: Sequence[str]) -> str:
@@ -123,7 +142,7 @@ def _table(rows: list[dict[str, Any]], label_space: Sequence[str]) -> str:
     for r in rows:
         name = r["file"] if len(r["file"]) <= 40 else "..." + r["file"][-37:]
         if not r["present"]:
-            lines.append(f"{name:40s} {'absent':>10s}  ({r['error']})")
+            lines.append(f"{name:40s} {'no speech' if 'speech_share' in r else 'absent':>10s}  ({r['error']})")
         else:
             lines.append(f"{name:40s} {r['label']:>10s} {r['confidence']:6.1%}  "
                          + " ".join(f"{p:8.3f}" for p in r["probs"])
@@ -172,7 +191,8 @@ def predict_cli(args) -> int:
         raise UserError(f"speech model {predictor.name} records no prediction-set thresholds; publish it again "
                         "(fer models refresh) or pass its run directory")
     batch = args.artifact is not None
-    rows = predictor.predict_files(files, strict=not batch)  # without --artifact: first bad clip -> error
+    rows = predictor.predict_files(files, strict=not batch,  # without --artifact: first bad clip -> error
+                                   speech_detection=not args.no_speech_detection)
     if args.coverage is not None:
         for r in rows:
             if r["present"]:

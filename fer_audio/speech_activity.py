@@ -29,6 +29,7 @@ SAMPLE_RATE = 16000
 FRAME = 512  # samples per decision (32 ms)
 CONTEXT = 64  # samples of the previous frame the network also sees
 SPEECH_PROBABILITY = 0.5  # a frame holds speech above this (silero-vad's default threshold)
+MIN_SPEECH_SHARE = 0.2  # of a clip's or window's 32 ms frames: 0.6 s of speech in 3 s makes it a voice
 WEIGHTS = ("silero_vad.data", "silero_vad_16k.safetensors")
 WEIGHTS_SHA256 = "c59271c284ae9c8335d795d60e0bfdb71aaaceec578d9bd9ffc1b8153c319ea1"  # silero-vad 6.2.3
 PINNED = "silero-vad==6.2.3"

@@ -17,6 +17,7 @@ from fer_core.errors import UserError
 from fer_audio.config import apply_overrides, load_recipe
 from fer_audio.splits import fixed_split
 from tests.cli import fer
+from tests.video_fixtures import speech
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["model.name=cnn-tiny", "train.epochs=4", "train.batch_size=16", "train.lr=0.01", "train.warmup_epochs=1",
@@ -97,10 +98,10 @@ def test_predictor_scores_files_at_any_rate_and_marks_bad_ones(tiny_run, tmp_pat
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(16000, np.float32), 16000)
     pred = AudioPredictor.from_run(tiny_run)
-    r = pred.predict_file(good)
+    r = pred.predict_file(good, speech_detection=False)  # a synthetic tone: no voice for the detector
     assert r["present"] and len(r["probs"]) == 8 and abs(sum(r["probs"]) - 1) < 1e-6
     assert r["label_space"][int(np.argmax(r["probs"]))] == r["label"] and abs(sum(r["probs_fer7"]) - 1) < 1e-6
-    rows = pred.predict_files([good, silent], strict=False)
+    rows = pred.predict_files([good, silent], strict=False, speech_detection=False)
     assert rows[0]["present"] and not rows[1]["present"] and "silent" in rows[1]["error"]
 
 
@@ -109,10 +110,8 @@ def _fer(*args, cwd=REPO):
 
 
 def test_predict_cli_error_line_nothing_written_and_batch_artifact(tiny_run, tmp_path):
-    from fer_audio.synthetic import tone
-
     good = tmp_path / "a.flac"
-    sf.write(good, tone("03-01-03-01-01-01-22", 16000, 0.5, np.random.default_rng(1)), 16000)
+    sf.write(good, speech(1.0), 16000)
     short = tmp_path / "short.wav"
     sf.write(short, np.full(1600, 0.1, np.float32), 16000)
     art = tmp_path / "out" / "pred.json"
@@ -129,7 +128,7 @@ def test_predict_cli_error_line_nothing_written_and_batch_artifact(tiny_run, tmp
     assert r.returncode == 2 and "no config.json" in r.stderr
     folder = tmp_path / "recordings"
     (folder / "day 2").mkdir(parents=True)
-    sf.write(folder / "b.wav", tone("03-01-05-01-01-01-22", 16000, 0.5, np.random.default_rng(2)), 16000)
+    sf.write(folder / "b.wav", speech(2.0), 16000)
     (folder / "day 2" / "a.flac").write_bytes(good.read_bytes())
     (folder / "notes.txt").write_text("not a clip")
     r = _fer("audio", "predict", folder, "--run", tiny_run, "--json")
@@ -146,6 +145,25 @@ def test_predict_cli_error_line_nothing_written_and_batch_artifact(tiny_run, tmp
     assert row["prediction_set"] == set_labels(dict(zip(row["label_space"], row["probs"])), record, 0.9)
     r = _fer("audio", "predict", good, "--run", tiny_run, "--coverage", "0.5")
     assert r.returncode == 2 and r.stderr == "error: --coverage 0.5: choose one of 0.8, 0.9, 0.95\n"
+
+
+def test_a_clip_without_speech_is_reported_and_not_scored(tiny_run, tmp_path):
+    from fer_audio.speech_activity import MIN_SPEECH_SHARE
+
+    spoken, hum = tmp_path / "spoken.wav", tmp_path / "hum.wav"
+    sf.write(spoken, speech(2.0), 16000)
+    t = np.arange(32000) / 16000
+    sf.write(hum, (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32), 16000)
+    r = _fer("audio", "predict", spoken, hum, "--run", tiny_run, "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert rows[0]["present"] and rows[0]["speech_share"] >= MIN_SPEECH_SHARE
+    assert not rows[1]["present"] and rows[1]["speech_share"] < MIN_SPEECH_SHARE and "probs" not in rows[1]
+    assert r.stderr.count("\n") == 1 and f"{hum}: no speech found" in r.stderr and "--no-speech-detection" in r.stderr
+    table = _fer("audio", "predict", hum, "--run", tiny_run).stdout
+    assert "no speech" in table.splitlines()[1]
+    r = _fer("audio", "predict", spoken, hum, "--run", tiny_run, "--json", "--no-speech-detection")
+    assert r.returncode == 0 and [row["present"] for row in json.loads(r.stdout)] == [True, True]
 
 
 def test_cli_help_and_unknown_model(tmp_path):
@@ -220,7 +238,6 @@ def test_truly_paired_files_keep_logits_and_calibration_for_the_fusion(tiny_run,
     from PIL import Image
 
     from ensemble.pairs import build_manifest_pairs
-    from fer_audio.synthetic import tone
     from fer_face.data import load_fer2013
     from fer_face.predict import FaceModel
 
@@ -228,11 +245,9 @@ def test_truly_paired_files_keep_logits_and_calibration_for_the_fusion(tiny_run,
     r = fer("recalibrate", face, "--calibration", "isotonic")
     assert r.returncode == 0, r.stderr
     crops, labels = load_fer2013("synthetic").split_arrays("PrivateTest")
-    rng = np.random.default_rng(0)
     lines = ["sample_id,face,audio,label,split"]
     for i, emotion in enumerate(("05", "03", "05", "03")):  # angry, happy
-        stem = f"03-01-{emotion}-01-01-01-21"
-        sf.write(tmp_path / f"{i}.wav", tone(stem, 16000, 0.5, rng), 16000)
+        sf.write(tmp_path / f"{i}.wav", speech(0.5 + 0.25 * i), 16000)
         Image.fromarray(crops[i]).save(tmp_path / f"{i}.png")
         lines.append(f"s{i},{i}.png,{i}.wav,{'angry' if emotion == '05' else 'happy'},{'validation' if i < 2 else 'test'}")
     (tmp_path / "pairs.csv").write_text("\n".join(lines) + "\n")

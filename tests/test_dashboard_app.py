@@ -16,6 +16,7 @@ from PIL import Image
 from fer_core.labels import FER7
 from fer_face.models import get_backbone
 from tests.dashboard_fixtures import PUBLISHED, shared_published, shared_results, write_fusion, zoo_with_a_face_model
+from tests.video_fixtures import speech as spoken
 
 streamlit_testing = pytest.importorskip("streamlit.testing.v1")
 AppTest = streamlit_testing.AppTest
@@ -379,20 +380,28 @@ def test_try_it_scores_a_speech_clip_with_the_published_model(results_tree, publ
 
     from fer_audio.predict import load_model
 
+    clip, hum = tmp_path / "hello.wav", tmp_path / "hum.wav"
+    soundfile.write(clip, spoken(2.0), 16000)
     t = np.arange(16000) / 16000
-    clip = tmp_path / "hello.wav"
-    soundfile.write(clip, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    soundfile.write(hum, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
     at = open_app(results_tree[0], "views/try_it.py")
     at.radio(key="tryit_clip_source").set_value(source).run()
-    if source == "Upload a clip":
-        at.file_uploader(key="tryit_clip").set_value(("hello.wav", clip.read_bytes(), "audio/wav")).run()
-    else:
-        at.audio_input(key="tryit_recording").set_value(("audio.wav", clip.read_bytes(), "audio/wav")).run()
-    assert not at.exception, [e.value for e in at.exception]
+
+    def give(path: Path) -> None:
+        if source == "Upload a clip":
+            at.file_uploader(key="tryit_clip").set_value((path.name, path.read_bytes(), "audio/wav")).run()
+        else:
+            at.audio_input(key="tryit_recording").set_value(("audio.wav", path.read_bytes(), "audio/wav")).run()
+        assert not at.exception, [e.value for e in at.exception]
+
+    give(clip)
     speech = load_model()
     table = at.dataframe[-1].value
     assert list(table.index) == [speech.branch] and list(table.columns) == list(speech.label_space)
     assert table.iloc[0].to_numpy() == pytest.approx(speech.predict_file(clip)["probs"], abs=1e-5)
+    give(hum)  # a tone is no voice: said, not scored
+    assert any(i.value.startswith("No speech found in the clip") for i in at.info), [i.value for i in at.info]
+    assert not any(c.value.startswith(speech.branch) for c in at.caption)
 
 
 def _png_bytes(image: Image.Image) -> bytes:

@@ -1,6 +1,6 @@
 """The real thing: the dashboard served on localhost, loaded in headless Chromium: the overview table drawn, and a
 camera shot (Chromium's fake camera showing the astronaut photo) and a microphone recording (its fake microphone
-playing a tone) scored on the Try-it page by the shipped models.
+playing a spoken sentence) scored on the Try-it page by the shipped models.
 
 The screenshot is kept as a test artifact: tests/artifacts/dashboard_overview.png (gitignored).
 """
@@ -16,6 +16,7 @@ import pytest
 from tests.dashboard_browser import (chromium, click_when_found, fake_media_flags, missing_browser_reason, open_overview,
                                      serve, wait_until, write_y4m)
 from tests.dashboard_fixtures import shared_results
+from tests.video_fixtures import speech as spoken_sentence
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -55,7 +56,6 @@ def test_overview_loads_in_headless_chromium(browser_ready, tmp_path_factory):
 
 
 def test_try_it_scores_the_camera_and_the_microphone_in_headless_chromium(browser_ready, tmp_path_factory):
-    import numpy as np
     import soundfile
     from PIL import Image
     from selenium.webdriver.common.by import By
@@ -69,10 +69,8 @@ def test_try_it_scores_the_camera_and_the_microphone_in_headless_chromium(browse
     ARTIFACTS.mkdir(exist_ok=True)
     photo = Image.fromarray(data.astronaut())
     camera = write_y4m(photo, folder / "astronaut.y4m")
-    t = np.arange(3 * 16000) / 16000
     voice = folder / "voice.wav"
-    soundfile.write(voice, (0.2 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32),
-                    16000, subtype="PCM_16")
+    soundfile.write(voice, spoken_sentence(3.0), 16000, subtype="PCM_16")
     expected = PhotoPredictor.load().predict(photo)[0]  # the shipped models
     speech = load_model()
 

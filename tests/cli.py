@@ -41,6 +41,18 @@ def environment(extra: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+@contextlib.contextmanager
+def working_folder(path: str | Path | None) -> Iterator[None]:
+    """The working folder set to ``path`` (None: unchanged), restored afterwards (``contextlib.chdir`` is 3.11+)."""
+    before = os.getcwd()
+    if path is not None:
+        os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def exit_status(code: object) -> int:
     """The status a process exiting through ``SystemExit(code)`` reports."""
     if code is None:
@@ -52,7 +64,7 @@ def fer(*args: object, env: Mapping[str, str] | None = None, cwd: str | Path | N
     """``fer ARGS`` in this process, with ``env`` added to the environment and ``cwd`` as working folder."""
     stdout, stderr = io.StringIO(), io.StringIO()
     threads = torch.get_num_threads()  # a command may set its own (landmark training runs on one)
-    with environment(env or {}), contextlib.chdir(cwd or os.getcwd()), \
+    with environment(env or {}), working_folder(cwd), \
             contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
             code = main([str(a) for a in args])

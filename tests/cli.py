@@ -1,4 +1,4 @@
-"""``fer ARGS`` run inside the test process: torch, timm and dlib are imported once per test session instead of once
+"""``fer ARGS`` run inside the test process: torch, timm and dlib are imported once per pytest run instead of once
 per command (seconds each), with the command's exit status, stdout and stderr captured as a subprocess's would be.
 
 Tests that need a separate interpreter (an environment without PATH, a plug-in on PYTHONPATH, several processes)

@@ -5,7 +5,7 @@
 The source is the video bench's clip (``bench/video_speed.py``: 640x480, scikit-image's astronaut sliding across
 a plain background, her face about 90 px, with speech from espeak-ng or a voice-like tone), played at its own frame
 rate as a camera would deliver it. For each model set (the shipped defaults with the voice; the fast path:
-``vgg48_slim_fast`` without landmarks, with the voice; the fast path without the voice) the record gives the frames
+``vgg48_slim_fast`` without landmarks, with the voice; the fast path without the voice; the defaults with every face cut as it stands) the record gives the frames
 scored per second, the share of the source's frames scored (the rest are skipped to keep up), the median and 90th
 percentile milliseconds a scored frame takes (detection frames included; the voice's prediction on the frames where
 one is due), the seconds from the start to the first voice prediction, and the labels shown. The JSON records the
@@ -32,16 +32,17 @@ from ensemble.live_source import open_source
 from ensemble.video import VideoPredictor
 from video_speed import HEIGHT, WIDTH, write_clip
 
-MODEL_SETS = {  # name -> (face, landmarks, voice)
-    "default (face + landmarks + fusion, voice)": (None, None, None),
-    "fast path (vgg48_slim_fast, no landmarks), voice": ("vgg48_slim_fast", "none", None),
-    "fast path, no voice": ("vgg48_slim_fast", "none", "none"),
+MODEL_SETS = {  # name -> (face, landmarks, voice, level)
+    "default (face + landmarks + fusion, voice)": (None, None, None, True),
+    "default, faces cut as they stand (--no-level)": (None, None, None, False),
+    "fast path (vgg48_slim_fast, no landmarks), voice": ("vgg48_slim_fast", "none", None, True),
+    "fast path, no voice": ("vgg48_slim_fast", "none", "none", True),
 }
 
 
-def measure(clip: Path, predictor: VideoPredictor) -> dict:
+def measure(clip: Path, predictor: VideoPredictor, level: bool = True) -> dict:
     with open_source(str(clip)) as frames:
-        updates = list(run_live(frames, predictor, LiveOptions()))
+        updates = list(run_live(frames, predictor, LiveOptions(level=level)))
         read = frames.read
     ms = np.array([1000 * u.seconds for u in updates])
     seconds = updates[-1].t if updates else 0.0
@@ -68,9 +69,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "astronaut.mp4"
         sound = write_clip(clip, args.seconds, args.fps)
-        for name, (face, landmarks, voice) in MODEL_SETS.items():
+        for name, (face, landmarks, voice, level) in MODEL_SETS.items():
             predictor = VideoPredictor.load(face, landmarks, None, voice, device="cpu")
-            rows[name] = {"models": predictor.models(), **measure(clip, predictor)}
+            rows[name] = {"models": predictor.models(), **measure(clip, predictor, level)}
             print(name, rows[name], file=sys.stderr)
     write_record(args.out, {
         "benchmark": "live: frames scored per second while a 30 frames/s source plays in real time",

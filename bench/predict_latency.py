@@ -1,4 +1,4 @@
-"""Batch-1 latency of ``fer predict`` on a 640x480 photo: detection, crop, face net, landmarks, fusion.
+"""Batch-1 latency of ``fer predict`` on a 640x480 photo: detection, levelling, crop, face net, landmarks, fusion.
 
     python bench/predict_latency.py --out bench/results/predict_latency.json
 
@@ -26,6 +26,7 @@ from PIL import Image
 from bench_record import timings_ms
 from fer_core import atomic, zoo
 from fer_face.faces import DEFAULT_DETECTOR, crop_face, detect_faces, to_gray
+from fer_face.level import level_face
 from ensemble.photo import PhotoPredictor
 
 
@@ -58,6 +59,7 @@ def measure(photo: np.ndarray, face: str | None, landmarks: str | None, min_face
     crop = crop_face(gray, box)
     stages = {
         "detect": timed(lambda: detect_faces(to_gray(photo), detector, min_face), repeats),
+        "level": timed(lambda: level_face(gray, box), repeats),
         "face_net": timed(lambda: predictor.face.predict_crops(crop[None]), repeats),
     }
     if predictor.landmarks is not None:

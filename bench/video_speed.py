@@ -10,8 +10,9 @@ synthesised voice-like tone (220 Hz with harmonics, syllable-rate loudness chang
 Measured, with ``--threads`` torch threads:
 
 * stage costs (median ms): decode + grey conversion per frame, face detection (whole frame, and the region
-  around the tracked face that most detection frames search), crop, face network per crop in
-  batches of 64, landmark model per crop, one dlib correlation-tracker update;
+  around the tracked face that most detection frames search), crop, levelling the eyes (the crop's
+  landmarks fitted twice, the face cut turned), face network per crop in batches of 64, landmark model per crop,
+  one dlib correlation-tracker update;
 * the face path (decode, detection every k frames, following, crops, face and landmark networks on detection
   frames; no sound) in video frames per second, for each k of ``--every`` with ``follow="hold"``, for the
   default k with ``follow="correlation"``, with the whole frame searched on every detection (``rescan_every=1``),
@@ -64,6 +65,7 @@ from fer_core.labels import FER7
 from fer_face import predict as face_predict
 from fer_face.config import load_recipe
 from fer_face.faces import crop_face, detect_faces, detect_faces_near
+from fer_face.level import level_face
 from fer_face.inference import tta_settings
 from fer_face.landmarks import predict as landmark_predict
 from fer_face.models import model_from_config
@@ -148,6 +150,7 @@ def stage_costs(clip: Path, photo: PhotoPredictor, repeats: int) -> dict[str, fl
              "detect": median_ms(lambda: detect_faces(gray), repeats),
              "detect_near_tracked_face": median_ms(lambda: detect_faces_near(gray, [box]), repeats),
              "crop": median_ms(lambda: crop_face(gray, box), repeats),
+             "level_eyes": median_ms(lambda: level_face(gray, box), repeats),  # two landmark fits, two turned cuts
              "face_net_per_crop_batch64": round(median_ms(lambda: photo.face.predict_crops(batch),
                                                           max(3, repeats // 5)) / 64, 2),
              "correlation_update": median_ms(lambda: follower.update(grays[1]), repeats)}

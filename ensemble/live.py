@@ -43,7 +43,8 @@ from fer_audio.speech_activity import SAMPLE_RATE as SPEECH_RATE
 from fer_audio.speech_activity import MIN_SPEECH_SHARE, SPEECH_PROBABILITY, shared_detector
 from fer_core.errors import UserError
 from fer_core.labels import FER7
-from fer_face.faces import DEFAULT_DETECTOR, DETECTORS, crop_face, detect_faces
+from fer_face.faces import DEFAULT_DETECTOR, DETECTORS, detect_faces
+from fer_face.level import TrackLevels
 from fer_face.landmarks.extract import get_predictor
 
 from ensemble.live_source import AudioTail, LatestFrame, Microphone
@@ -63,6 +64,7 @@ class LiveOptions:
     every_n_frames: int = DEFAULT_EVERY_N_FRAMES  # detect faces on every n-th scored frame
     max_faces: int = 1  # faces followed at once, the most confident
     detector: str = DEFAULT_DETECTOR
+    level: bool = True  # turn each face so its eyes are level before it is scored (fer_face.level)
     smooth_s: float = DEFAULT_SMOOTH_S  # time constant of each face's running averages; 0: this frame only
     duration_s: float | None = None  # stop after this many seconds of the source (None: until it ends)
     window_s: float = 3.0  # seconds of sound per voice prediction
@@ -253,6 +255,7 @@ def run_live(frames: LatestFrame, predictor: VideoPredictor, options: LiveOption
     tracker = FaceTracker(max_faces=options.max_faces, every_n_frames=options.every_n_frames,
                           detector=options.detector)
     average = TimeAverage(options.smooth_s)
+    levels = TrackLevels(options.level)
     sound = sound_for(frames, predictor, options, microphone)
     voice = VoiceScorer(predictor, sound, options) if sound is not None else None
     warm_up(predictor, options.detector)
@@ -268,7 +271,7 @@ def run_live(frames: LatestFrame, predictor: VideoPredictor, options: LiveOption
         latest = voice.score() if voice is not None and voice.due() else (voice.latest if voice else None)
         faces = []
         if tracks:
-            crops = [crop_face(gray, track.box) for track in tracks]
+            crops = [levels.crop(gray, track.id, track.box, measure=detection) for track in tracks]
             face_logits = photo.face.logits_crops(np.stack(crops))
             rows = {"face": photo.face.calibrator.probs(face_logits),
                     "face_input": photo.face.calibrator.smooth_probs(face_logits)}
@@ -282,6 +285,7 @@ def run_live(frames: LatestFrame, predictor: VideoPredictor, options: LiveOption
             faces = _fused_faces(predictor, tracks, averaged, latest)
         ids = {track.id for track in tracks}
         average.keep(lambda key: key[0] in ids)
+        levels.keep(ids)
         scored += 1
         yield LiveUpdate(index, t, detection, faces, latest, time.perf_counter() - started, frames.read, scored)
 

@@ -79,8 +79,8 @@ def run_live_cli(args: argparse.Namespace) -> int:
     recipe.check_flags(args, {"--every-n-frames": AT_LEAST_ONE, "--max-faces": AT_LEAST_ONE, "--smooth": NON_NEGATIVE,
                               "--duration": POSITIVE, "--window": POSITIVE, "--hop": POSITIVE})
     options = LiveOptions(every_n_frames=args.every_n_frames, max_faces=args.max_faces, detector=args.detector,
-                          smooth_s=args.smooth, duration_s=args.duration, window_s=args.window, hop_s=args.hop,
-                          speech_activity=not args.no_speech_detection)
+                          level=not args.no_level, smooth_s=args.smooth, duration_s=args.duration,
+                          window_s=args.window, hop_s=args.hop, speech_activity=not args.no_speech_detection)
     options.check()
     if args.mic is not None and args.voice == "none":
         raise UserError("--mic with --voice none: the microphone would not be used; drop one of them")

@@ -340,7 +340,7 @@ def build_manifest_pairs(out: Path, manifest: Path, *, audio_run: Path, face_run
         found = face_crops(load_image(p))  # the most confident face, as FaceModel.predict takes it
         if not found:
             return None, face_pred.label_space, "no face found"
-        return face_pred.logits_crops(found[0][0][None])[0], face_pred.label_space, None
+        return face_pred.logits_crops(found[0].pixels[None])[0], face_pred.label_space, None
 
     # name -> (file -> logits, which file of the row, branch, calibrator): artifacts keep logits and calibration,
     # so a fusion fit on them combines the same inputs (Predictions.fusion_input) as the photo and video paths

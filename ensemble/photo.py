@@ -5,8 +5,9 @@
     for face in predictor.predict("photo.jpg"):        # the most confident face (all_faces=True: every face)
         print(face.label, face.fused, face.box)
 
-Both branches see the same face: the detector's most confident box, cropped to 48x48 as in FER2013; the
-landmarks are fitted on that crop (as in training) and mapped back to the photo for display. A fusion is used
+Both branches see the same face: the detector's most confident box, turned so its eyes are level when the head
+leans (``fer_face.level``) and cropped to 48x48 as in FER2013; the landmarks are fitted on that crop (as in
+training) and mapped back to the photo for display. A fusion is used
 only when every member it was fit on is loaded as the exact run it names (``FittedFusion.member_for``).
 """
 
@@ -24,10 +25,10 @@ from fer_core import zoo
 from fer_core.conformal import check_level, run_sets, set_labels
 from fer_core.errors import UserError
 from fer_face import predict as face_predict
-from fer_face.faces import DEFAULT_DETECTOR, Detection, crop_window, load_image, to_gray
+from fer_face.faces import DEFAULT_DETECTOR, crop_to_image, load_image, to_gray
 from fer_face.landmarks import predict as landmark_predict
 from fer_face.landmarks.predict import LandmarkPredictor
-from fer_face.predict import FaceModel, face_crops
+from fer_face.predict import FaceCrop, FaceModel, face_crops
 
 from ensemble.fusion import FittedFusion
 
@@ -46,6 +47,7 @@ class FusedFace:
     label: str  # top label of the fused probabilities, else of the face branch
     points: np.ndarray | None = field(default=None, repr=False)  # (68, 2) landmarks in photo pixels
     prediction_set: list[str] | None = None  # labels of the conformal set at the coverage asked for, most probable first
+    level_degrees: float = 0.0  # how far the face was turned to level its eyes (fer_face.level)
 
     @property
     def probs(self) -> dict[str, float]:
@@ -55,7 +57,8 @@ class FusedFace:
         rounded = lambda p: None if p is None else {k: round(v, 6) for k, v in p.items()}  # noqa: E731
         return {"face": self.index, "box": self.box,
                 "detector_score": None if self.detector_score is None else round(self.detector_score, 4),
-                "label": self.label, "confidence": round(self.probs[self.label], 6), "fused": rounded(self.fused),
+                "level_degrees": round(self.level_degrees, 1), "label": self.label,
+                "confidence": round(self.probs[self.label], 6), "fused": rounded(self.fused),
                 "branches": {k: rounded(v) for k, v in self.branches.items()},
                 **({} if self.prediction_set is None else {"prediction_set": self.prediction_set})}
 
@@ -106,17 +109,18 @@ class PhotoPredictor:
 
     def predict(self, image: str | Path | Image.Image | np.ndarray, *, all_faces: bool = False,
                 detector: str = DEFAULT_DETECTOR, min_face: int | None = None,
-                coverage: float | None = None) -> list[FusedFace]:
+                coverage: float | None = None, level: bool = True) -> list[FusedFace]:
         """Every face (``all_faces``) or the most confident one; an empty list when no face is found.
         ``min_face``: the smallest face side to look for, in px of the photo (larger: faster detection).
         ``coverage`` (one of ``fer_core.conformal.ZOO_LEVELS``): also each face's conformal prediction set
-        (``FusedFace.prediction_set``)."""
+        (``FusedFace.prediction_set``). ``level``: level each face's eyes before it is scored (``fer_face.level``)."""
         if coverage is not None:
             self.set_thresholds(coverage)  # refused before any work
         if isinstance(image, (str, Path)):
             image = load_image(image)
         gray = to_gray(image)
-        faces = self.score_faces(face_crops(gray, all_faces=all_faces, detector=detector, min_face=min_face))
+        faces = self.score_faces(face_crops(gray, all_faces=all_faces, detector=detector, min_face=min_face,
+                                            level=level))
         if coverage is not None:
             for face in faces:
                 face.prediction_set = set_labels(face.probs, self.set_thresholds(coverage), coverage)
@@ -133,15 +137,15 @@ class PhotoPredictor:
                             "add-fusion) or pass its run directory")
         return record
 
-    def score_faces(self, faces: list[tuple[np.ndarray, Detection | None]]) -> list[FusedFace]:
-        """Each (48x48 crop, detection) through the face model in one batch, the landmark model one by one and the
-        fusion."""
+    def score_faces(self, faces: list[FaceCrop]) -> list[FusedFace]:
+        """Each face crop through the face model in one batch, the landmark model one by one and the fusion."""
         if not faces:
             return []
-        face_logits = self.face.logits_crops(np.stack([c for c, _ in faces]))
+        face_logits = self.face.logits_crops(np.stack([face.pixels for face in faces]))
         face_probs, face_inputs = self.face.calibrator.probs(face_logits), self.face.calibrator.smooth_probs(face_logits)
         out = []
-        for i, ((crop, det), p_face, q_face) in enumerate(zip(faces, face_probs, face_inputs)):
+        for i, (face, p_face, q_face) in enumerate(zip(faces, face_probs, face_inputs)):
+            crop, det = face.pixels, face.detection
             branches: dict[str, np.ndarray | None] = {self.face.branch: p_face}
             fusion_inputs: dict[str, np.ndarray | None] = {self.face.branch: q_face}
             points = None
@@ -150,8 +154,7 @@ class PhotoPredictor:
                 branches[self.landmarks.branch] = lm["probs"]
                 fusion_inputs[self.landmarks.branch] = lm["fusion_input"]
                 if lm["points"] is not None and det is not None:
-                    x0, y0, side = crop_window(det.box)
-                    points = np.asarray(lm["points"]) * (side / crop.shape[0]) + [x0, y0]
+                    points = crop_to_image(lm["points"], det.box, crop.shape[0], degrees=face.level_degrees)
             fused = None
             if self.fusion is not None:
                 by_member = {name: None if fusion_inputs[key] is None else np.asarray(fusion_inputs[key])[None]
@@ -160,7 +163,7 @@ class PhotoPredictor:
             named = {k: None if v is None else dict(zip(self._labels(k), map(float, v))) for k, v in branches.items()}
             top = fused if fused is not None else named[self.face.branch]
             out.append(FusedFace(i, None if det is None else tuple(det.box), None if det is None else det.score,
-                                 named, fused, max(top, key=top.get), points))
+                                 named, fused, max(top, key=top.get), points, level_degrees=face.level_degrees))
         return out
 
     def _labels(self, branch: str) -> tuple[str, ...]:

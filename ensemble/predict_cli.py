@@ -73,6 +73,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                                     "fusion when the face and landmark models are its members)")
     p.add_argument("--detector", default="hog", choices=("hog", "cnn"),
                    help="face detector (hog: fast, the default; cnn: dlib's CNN, slower; see docs/faces.md)")
+    p.add_argument("--no-level", action="store_true",
+                   help="cut each face as it stands (default: turned so its eyes are level; docs/faces.md)")
     add_device_argument(p)
 
 
@@ -134,7 +136,7 @@ def run_predict(args: argparse.Namespace) -> int:
     for path in tqdm(files, desc="photos", unit="photo", disable=args.no_progress or len(files) < 2, file=sys.stderr):
         try:
             faces = predictor.predict(path, all_faces=args.all_faces, detector=args.detector, min_face=args.min_face,
-                                      coverage=args.coverage)
+                                      coverage=args.coverage, level=not args.no_level)
         except DataError as e:
             msg = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
             tqdm.write(f"error: {msg}", file=sys.stderr)
@@ -164,7 +166,7 @@ def run_video(args: argparse.Namespace, path: Path) -> int:
 
     options = VideoOptions(every_n_frames=args.every_n_frames, score_every_frame=args.score_every_frame,
                            sample_fps=args.sample_fps, max_faces=args.max_faces,
-                           detector=args.detector, window_s=args.window, hop_s=args.hop,
+                           detector=args.detector, level=not args.no_level, window_s=args.window, hop_s=args.hop,
                            speech_activity=not args.no_speech_detection,
                            limits=VideoLimits() if args.max_seconds is None else VideoLimits.of_length(args.max_seconds),
                            progress=not args.no_progress)
@@ -199,19 +201,20 @@ def _labels(predictor) -> tuple[str, ...]:
 def _csv(rows: list[dict], predictor) -> str:
     labels = _labels(predictor)
     branches = [predictor.face.branch] + ([predictor.landmarks.branch] if predictor.landmarks is not None else [])
-    header = ["file", "face", "left", "top", "right", "bottom", "detector_score", "label", "confidence", "error"]
+    header = ["file", "face", "left", "top", "right", "bottom", "detector_score", "level_degrees", "label",
+              "confidence", "error"]
     header += [f"fused_{c}" for c in labels] + [f"{b}:{c}" for b in branches for c in labels] + ["prediction_set"]
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)
     for r in rows:
         if "error" in r:
-            writer.writerow([r["file"]] + [""] * 8 + [r["error"]] + [""] * (len(header) - 10))
+            writer.writerow([r["file"]] + [""] * 9 + [r["error"]] + [""] * (len(header) - 11))
             continue
         box = r["box"] or ("", "", "", "")
         fused = r["fused"] or {}
-        line = [r["file"], r["face"], *box, r["detector_score"] if r["detector_score"] is not None else "", r["label"],
-                r["confidence"], ""] + [fused.get(c, "") for c in labels]
+        line = [r["file"], r["face"], *box, r["detector_score"] if r["detector_score"] is not None else "",
+                r["level_degrees"], r["label"], r["confidence"], ""] + [fused.get(c, "") for c in labels]
         line += [(r["branches"].get(b) or {}).get(c, "") for b in branches for c in labels]
         writer.writerow(line + [" ".join(r.get("prediction_set") or [])])
     return buf.getvalue()

@@ -40,7 +40,8 @@ from fer_audio.predict import AudioPredictor
 from fer_audio.speech_activity import shared_detector
 from fer_core.errors import UserError
 from fer_core.labels import FER7
-from fer_face.faces import DEFAULT_DETECTOR, DETECTORS, crop_face
+from fer_face.faces import DEFAULT_DETECTOR, DETECTORS
+from fer_face.level import TrackLevels
 from fer_face.landmarks.predict import LandmarkPredictor, find_landmarks
 
 from ensemble.fusion import FittedFusion
@@ -70,6 +71,7 @@ class VideoOptions:
     max_faces: int = 1  # faces followed at once, the most confident
     follow: str = "hold"  # between detections: keep the last box, or dlib's "correlation" tracker
     detector: str = DEFAULT_DETECTOR
+    level: bool = True  # turn each face so its eyes are level before it is scored (fer_face.level)
     window_s: float = 3.0
     hop_s: float = 1.0
     silence_db: float = DEFAULT_SILENCE_DB  # a window this far below the loudest one is silence
@@ -190,6 +192,7 @@ def _face_path(info: VideoInfo, photo: PhotoPredictor, options: VideoOptions
                ) -> tuple[FaceSamples, list[FrameBoxes], list[TrackSummary]]:
     tracker = FaceTracker(max_faces=options.max_faces, every_n_frames=options.every_n_frames, follow=options.follow,
                           rescan_every=options.rescan_every, detector=options.detector)
+    levels = TrackLevels(options.level)
     times, ids, frames, face_scored = [], [], [], []
     face_queue: list[np.ndarray] = []  # crops waiting for the face network
     landmark_queue: list[tuple[int, np.ndarray]] = []  # (sample row, crop) of detection frames
@@ -217,7 +220,7 @@ def _face_path(info: VideoInfo, photo: PhotoPredictor, options: VideoOptions
             summary.detections += int(detection_frame)
             if not (detection_frame or options.score_every_frame):
                 continue
-            crop = crop_face(gray, track.box)
+            crop = levels.crop(gray, track.id, track.box, measure=detection_frame)
             if detection_frame and photo.landmarks is not None:
                 landmark_queue.append((len(times), crop))
             times.append(t)

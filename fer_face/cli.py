@@ -110,6 +110,8 @@ def register(sub) -> None:
     p.add_argument("--min-face", type=int, metavar="PX",
                    help="smallest face side to look for, in px of the photo (default: 80 px at the photo's size); "
                         "larger values detect faster")
+    p.add_argument("--no-level", action="store_true",
+                   help="cut each face as it stands (default: turned so its eyes are level; docs/faces.md)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_device_argument(p)
     p.set_defaults(func=run_predict)
@@ -123,6 +125,8 @@ def register(sub) -> None:
     k.add_argument("--out", type=Path, required=True, help="folder to write the crops to (same layout, .png)")
     k.add_argument("--detector", default="hog", choices=("hog", "cnn"), help="face detector (see docs/faces.md)")
     k.add_argument("--min-face", type=int, metavar="PX", help="smallest face side to look for, in px of the photo")
+    k.add_argument("--no-level", action="store_true",
+                   help="cut each face as it stands (default: turned so its eyes are level; docs/faces.md)")
     k.add_argument("--no-progress", action="store_true", help="no progress bar")
     k.set_defaults(func=run_crop)
 

@@ -26,7 +26,7 @@ def photos_in_tree(root: Path) -> list[Path]:
             and classify(path.relative_to(root).parts, str(path)) is not None]
 
 
-def crop_tree(src: Path, out: Path, *, detector: str = "hog", min_face: int | None = None,
+def crop_tree(src: Path, out: Path, *, detector: str = "hog", min_face: int | None = None, level: bool = True,
               progress: bool = True) -> dict[str, list[str]]:
     """Write the most confident face of every photo under ``src`` to ``out`` (same relative path, ``.png``).
 
@@ -45,7 +45,7 @@ def crop_tree(src: Path, out: Path, *, detector: str = "hog", min_face: int | No
     for path in tqdm(photos, desc="cropping", unit="photo", disable=not progress, file=sys.stderr):
         rel = path.relative_to(src)
         try:
-            crops = face_crops(load_image(path), detector=detector, min_face=min_face)
+            crops = face_crops(load_image(path), detector=detector, min_face=min_face, level=level)
         except DataError as e:
             report["unreadable"].append(f"{rel}: {e}")
             continue
@@ -53,13 +53,13 @@ def crop_tree(src: Path, out: Path, *, detector: str = "hog", min_face: int | No
             report["no_face"].append(str(rel))
             continue
         with atomic.atomic_path((out / rel).with_suffix(".png")) as tmp:
-            Image.fromarray(crops[0][0]).save(tmp, format="PNG")
+            Image.fromarray(crops[0].pixels).save(tmp, format="PNG")
         report["written"].append(str(rel.with_suffix(".png")))
     return report
 
 
 def crop_cli(args) -> int:
-    report = crop_tree(args.photos, args.out, detector=args.detector, min_face=args.min_face,
+    report = crop_tree(args.photos, args.out, detector=args.detector, min_face=args.min_face, level=not args.no_level,
                        progress=not args.no_progress)
     for rel in report["no_face"]:
         print(f"{rel}: no face found, skipped", file=sys.stderr)

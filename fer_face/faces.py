@@ -292,8 +292,8 @@ def best_face(gray: np.ndarray, detector: str = DEFAULT_DETECTOR) -> Detection |
 
 
 def crop_window(box: FaceBox | tuple[int, int, int, int], margin: float = 0.2) -> tuple[int, int, int]:
-    """(left, top, side) of the square ``crop_face`` cuts around ``box``: a point p of a crop of ``size`` px
-    lies at ``(left, top) + p * side / size`` in the image."""
+    """(left, top, side) of the square ``crop_face`` cuts around ``box``: a point p of an unturned crop of ``size``
+    px lies at ``(left, top) + p * side / size`` in the image (``crop_to_image`` also undoes a turn)."""
     left, top, right, bottom = (float(v) for v in box)
     if not (right > left and bottom > top):
         raise ValueError(f"empty face box {tuple(box)}")
@@ -303,15 +303,32 @@ def crop_window(box: FaceBox | tuple[int, int, int, int], margin: float = 0.2) -
 
 
 def crop_face(image: Image.Image | np.ndarray, box: FaceBox | tuple[int, int, int, int], margin: float = 0.2,
-              size: int = 48) -> np.ndarray:
+              size: int = 48, degrees: float = 0.0) -> np.ndarray:
     """Square grayscale crop around ``box``, enlarged by ``margin`` of its size per side, as uint8 (size, size).
 
-    Parts of the enlarged square outside the image are filled by repeating the border pixels.
+    ``degrees``: the image is first turned counter-clockwise by this angle about the square's centre, so a face
+    whose eyes slope by ``degrees`` (``fer_face.level``) comes out level. Parts of the square outside the image are
+    filled by repeating the border pixels.
     """
     gray = to_gray(image)
     x0, y0, side = crop_window(box, margin)
+    # a turned square reaches sqrt(2)/2 of its side from the centre: cut that much more before turning
+    pad = int(np.ceil(side * (np.sqrt(2) - 1) / 2)) if degrees else 0
     h, w = gray.shape
-    rows = np.clip(np.arange(y0, y0 + side), 0, h - 1)
-    cols = np.clip(np.arange(x0, x0 + side), 0, w - 1)
-    square = gray[np.ix_(rows, cols)]
-    return np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+    rows = np.clip(np.arange(y0 - pad, y0 + side + pad), 0, h - 1)
+    cols = np.clip(np.arange(x0 - pad, x0 + side + pad), 0, w - 1)
+    square = Image.fromarray(gray[np.ix_(rows, cols)])
+    if degrees:
+        square = square.rotate(degrees, resample=Image.Resampling.BILINEAR).crop((pad, pad, pad + side, pad + side))
+    return np.asarray(square.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def crop_to_image(points: np.ndarray, box: FaceBox | tuple[int, int, int, int], size: int, margin: float = 0.2,
+                  degrees: float = 0.0) -> np.ndarray:
+    """Points (N, 2) of a ``crop_face(image, box, margin, size, degrees)`` crop, in pixels of the image."""
+    x0, y0, side = crop_window(box, margin)
+    centre = np.array([x0 + side / 2, y0 + side / 2])
+    turned = np.asarray(points, np.float64) * (side / size) + [x0, y0] - centre
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    # the crop was turned counter-clockwise on screen (y points down): turn its points back clockwise
+    return turned @ np.array([[c, s], [-s, c]]) + centre

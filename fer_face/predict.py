@@ -17,7 +17,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from fer_face.config import with_defaults
 from fer_face.data.dataset import IMAGE_SIZE
 from fer_face.faces import DEFAULT_DETECTOR, Detection, crop_face, detect_faces, load_image, to_gray
 from fer_face.inference import fastest_for_cpu, predict_logits, tta_settings
+from fer_face.level import level_face
 from fer_face.models import model_from_config
 
 BRANCH = "face"
@@ -49,6 +50,7 @@ class FacePrediction:
     box: tuple[int, int, int, int] | None
     score: float | None
     crop: np.ndarray = field(repr=False)  # the (48, 48) uint8 face the network saw
+    level_degrees: float = 0.0  # how far the face was turned to level its eyes (fer_face.level)
 
     @property
     def confidence(self) -> float:
@@ -57,25 +59,38 @@ class FacePrediction:
     def as_dict(self) -> dict[str, Any]:
         return {"label": self.label, "confidence": round(self.confidence, 6), "box": self.box,
                 "detector_score": None if self.score is None else round(self.score, 4),
+                "level_degrees": round(self.level_degrees, 1),
                 "probs": {k: round(v, 6) for k, v in self.probs.items()}}
 
 
-def face_crops(image: Image.Image | np.ndarray, *, all_faces: bool = False, detector: str = DEFAULT_DETECTOR,
-               min_face: int | None = None) -> list[tuple[np.ndarray, Detection | None]]:
-    """The (48, 48) face crops of an image, most confident face first, each with its detection.
+class FaceCrop(NamedTuple):
+    """A face as the networks see it: (48, 48) uint8 pixels, the detection it was cut from (None: the image was a
+    crop already) and the angle it was turned by to level its eyes (``crop_face``'s ``degrees``)."""
 
-    An image of at most CROP_MAX_SIDE px is a face crop already (FER2013 style) and is used whole.
+    pixels: np.ndarray
+    detection: Detection | None
+    level_degrees: float = 0.0
+
+
+def face_crops(image: Image.Image | np.ndarray, *, all_faces: bool = False, detector: str = DEFAULT_DETECTOR,
+               min_face: int | None = None, level: bool = True) -> list[FaceCrop]:
+    """The face crops of an image, most confident face first.
+
+    An image of at most CROP_MAX_SIDE px is a face crop already (FER2013 style) and is used whole, as it stands.
     Without ``all_faces`` only the most confident face is returned. No face: an empty list. ``min_face``: see
-    ``fer_face.faces.detection_scale``.
+    ``fer_face.faces.detection_scale``. ``level``: turn each detected face so its eyes are level
+    (``fer_face.level``); off, faces are cut as they stand.
     """
     gray = to_gray(image)
     if max(gray.shape) <= CROP_MAX_SIDE:
         crop = np.asarray(Image.fromarray(gray).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR))
-        return [(crop, None)]
+        return [FaceCrop(crop, None)]
     found = detect_faces(gray, detector, min_face)
     if not all_faces:
         found = found[:1]
-    return [(crop_face(gray, d.box, size=IMAGE_SIZE), d) for d in found]
+    if not level:
+        return [FaceCrop(crop_face(gray, d.box, size=IMAGE_SIZE), d) for d in found]
+    return [FaceCrop(pixels, d, degrees) for d in found for pixels, degrees in [level_face(gray, d.box, IMAGE_SIZE)]]
 
 
 # Choosing between the frozen graph and eager mode (trace, freeze, time both: about half a second on 2 cores) pays
@@ -142,20 +157,23 @@ class FaceModel:
         return predict_logits(self.network, np.asarray(crops, np.uint8), device=self.device, **self.views)
 
     def predict(self, image: str | Path | Image.Image | np.ndarray, *, all_faces: bool = False,
-                detector: str = DEFAULT_DETECTOR, min_face: int | None = None
+                detector: str = DEFAULT_DETECTOR, min_face: int | None = None, level: bool = True
                 ) -> FacePrediction | list[FacePrediction] | None:
         """The most confident face's prediction (None: no face found); with ``all_faces`` a list of every face.
-        ``min_face``: the smallest face side to look for, in px of the photo (larger: faster detection)."""
+        ``min_face``: the smallest face side to look for, in px of the photo (larger: faster detection).
+        ``level``: level each face's eyes before it is scored (``fer_face.level``)."""
         if isinstance(image, (str, Path)):
             image = load_image(image)
-        faces = face_crops(image, all_faces=all_faces, detector=detector, min_face=min_face)
+        faces = face_crops(image, all_faces=all_faces, detector=detector, min_face=min_face, level=level)
         results = []
         if faces:
-            probs = self.predict_crops(np.stack([c for c, _ in faces]))
-            for (crop, det), p in zip(faces, probs):
+            probs = self.predict_crops(np.stack([face.pixels for face in faces]))
+            for face, p in zip(faces, probs):
+                det = face.detection
                 results.append(FacePrediction(
                     label=self.label_space[int(p.argmax())], probs=dict(zip(self.label_space, map(float, p))),
-                    box=None if det is None else tuple(det.box), score=None if det is None else det.score, crop=crop))
+                    box=None if det is None else tuple(det.box), score=None if det is None else det.score,
+                    crop=face.pixels, level_degrees=face.level_degrees))
         return results if all_faces else (results[0] if results else None)
 
 
@@ -182,7 +200,8 @@ def predict_cli(args: argparse.Namespace) -> int:
     rows, failed = [], 0
     for path in args.images:
         try:
-            found = model.predict(path, all_faces=True, detector=args.detector, min_face=args.min_face)
+            found = model.predict(path, all_faces=True, detector=args.detector, min_face=args.min_face,
+                                  level=not args.no_level)
         except DataError as e:
             msg = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
             print(f"error: {msg}", file=sys.stderr)

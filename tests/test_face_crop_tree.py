@@ -34,7 +34,7 @@ def test_crop_a_photo_tree_for_training(tmp_path):
     assert written == ["test/Happiness/astronaut.png", "train/happy/IMG_0001.png", "train/happy/astronaut.png",
                        "train/happy/crop.png", "val/happy/astronaut.png"]
     # the crop is the one fer predict classifies: the astronaut's face, 48x48 grey
-    expected = face_crops(load_image(photos / "train" / "happy" / "astronaut.jpg"))[0][0]
+    expected = face_crops(load_image(photos / "train" / "happy" / "astronaut.jpg"))[0].pixels
     np.testing.assert_array_equal(np.asarray(Image.open(out / "train" / "happy" / "astronaut.png")), expected)
     ds = load_fer2013(str(out))
     assert {s: len(ds.split_ids(s)) for s in ("Training", "PublicTest", "PrivateTest")} == {

@@ -21,6 +21,8 @@ from ensemble.live_source import LatestFrame, Microphone, live_source, microphon
 from fer_core.cli import main
 from fer_core.errors import DataError, UserError
 from fer_core.labels import FER7
+from fer_face.level import level_face
+from fer_face.predict import FaceCrop
 from tests.video_fixtures import tiny_video_predictor, FPS, HEAD, SAMPLE_RATE, picture_frames, speech, tone, write_clip
 
 pytestmark = pytest.mark.timeout(900)  # the shared tiny runs train once per test run
@@ -161,8 +163,7 @@ def test_live_updates_follow_the_face_and_fuse_its_branches(predictor, clip):
     assert right - left > HEAD // 4 and 60 < (left + right) / 2 < 60 + HEAD  # on the head, drawn at x 60
     # with no averaging, a detection frame's fused probabilities are the photo path's for that face crop
     photo = predictor.photo
-    crop = [c for c, _ in photo_crops(clip, first.box)]
-    expected = photo.score_faces([(crop[0], None)])[0]
+    expected = photo.score_faces(photo_crops(clip, first.box))[0]
     assert first.fused == pytest.approx(expected.fused, abs=1e-6)
     assert first.label == max(first.fused, key=first.fused.get)
     followed = [u for u in with_face if not u.detection]
@@ -170,12 +171,12 @@ def test_live_updates_follow_the_face_and_fuse_its_branches(predictor, clip):
     assert followed[0].faces[0].branches[photo.landmarks.branch] is not None
 
 
-def photo_crops(clip, box):
-    from fer_face.faces import crop_face
-
+def photo_crops(clip, box) -> list[FaceCrop]:
+    """The first frame's face cut as live cuts it on a detection frame."""
     with open_source(str(clip)) as frames:
         _, _, gray = frames.next()
-    return [(crop_face(gray, box), None)]
+    crop, degrees = level_face(gray, box)
+    return [FaceCrop(crop, None, degrees)]
 
 
 def test_the_voice_is_scored_every_hop_and_pooled_into_the_face(predictor, clip_with_sound):

@@ -100,13 +100,14 @@ def test_fused_predict_on_photos_a_folder_and_bad_files(zoo, tmp_path):
     assert set(face["branches"]) == {"face/tiny_face", "landmarks/tiny_landmarks"} and "prediction_set" not in face
     left, top, right, bottom = face["box"]
     assert left < 160 < right and top < 160 < bottom and face["detector_score"] is not None
-    assert by_file["crop.png"]["box"] is None
+    assert by_file["crop.png"]["box"] is None and by_file["crop.png"]["level_degrees"] == 0.0
     assert np.abs(np.subtract(by_file["iphone.heic"]["box"], face["box"])).max() <= 4
     csv_out = tmp_path / "out.csv"
     r = fer("predict", str(photos / "a.jpg"), "--csv", str(csv_out), zoo_dir=zoo["zoo"])
     ok(r)
     rows = list(csv.DictReader(csv_out.open()))
     assert len(rows) == 1 and rows[0]["label"] in FER7 and float(rows[0]["fused_happy"]) >= 0
+    assert float(rows[0]["level_degrees"]) == face["level_degrees"]
 
 
 def test_published_entries_record_the_conformal_sets_of_their_run(zoo):

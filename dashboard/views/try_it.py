@@ -122,7 +122,9 @@ if image is not None:
                 st.caption("The whole image is taken as the face (a face crop: no detection).")
             else:
                 left, top, right, bottom = face.box
-                st.caption(f"Face box x {left}-{right}, y {top}-{bottom} px · detector score {face.detector_score:.2f}")
+                levelled = f" · turned {face.level_degrees:+.0f}° to level the eyes" if face.level_degrees else ""
+                st.caption(f"Face box x {left}-{right}, y {top}-{bottom} px · detector score {face.detector_score:.2f}"
+                           + levelled)
             table = live.face_probabilities(face)
             missing = [k for k, v in face.branches.items() if v is None]
             if missing:

@@ -90,7 +90,11 @@ def face_crops(image: Image.Image | np.ndarray, *, all_faces: bool = False, dete
         found = found[:1]
     if not level:
         return [FaceCrop(crop_face(gray, d.box, size=IMAGE_SIZE), d) for d in found]
-    return [FaceCrop(pixels, d, degrees) for d in found for pixels, degrees in [level_face(gray, d.box, IMAGE_SIZE)]]
+    crops = []
+    for d in found:
+        pixels, degrees = level_face(gray, d.box, IMAGE_SIZE)
+        crops.append(FaceCrop(pixels, d, degrees))
+    return crops
 
 
 # Choosing between the frozen graph and eager mode (trace, freeze, time both: about half a second on 2 cores) pays

@@ -2,14 +2,15 @@
 
     python bench/live_speed.py [--seconds 20] [--fps 30] [--threads 2]
 
-The source is the video bench's clip (``bench/video_speed.py``: 640x480, scikit-image's astronaut sliding across
-a plain background, her face about 90 px, with speech from espeak-ng or a voice-like tone), played at its own frame
-rate as a camera would deliver it. For each model set (the shipped defaults with the voice; the fast path:
-``vgg48_slim_fast`` without landmarks, with the voice; the fast path without the voice; the defaults with every face cut as it stands) the record gives the frames
-scored per second, the share of the source's frames scored (the rest are skipped to keep up), the median and 90th
-percentile milliseconds a scored frame takes (detection frames included; the voice's prediction on the frames where
-one is due), the seconds from the start to the first voice prediction, and the labels shown. The JSON records the
-load average: numbers taken on a busy machine are slower.
+The source is the video bench's clip (``bench/video_speed.py``: 640x480, scikit-image's astronaut sliding across a
+plain background, her face about 90 px, with speech from espeak-ng or a voice-like tone), played at its own frame
+rate as a camera would deliver it. For each model set (the shipped defaults with the voice; the same with every
+face cut as it stands, ``--no-level``; the fast path: ``vgg48_slim_fast`` without landmarks, with the voice; the
+fast path without the voice) the record gives the frames scored per second, the share of the source's frames scored
+(the rest are skipped to keep up), the median and 90th percentile milliseconds a scored frame takes (detection
+frames included; the voice's prediction on the frames where one is due), the seconds from the start to the first
+voice prediction, and the labels shown. The JSON records the load average: numbers taken on a busy machine are
+slower.
 """
 
 from __future__ import annotations

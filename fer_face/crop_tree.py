@@ -59,8 +59,8 @@ def crop_tree(src: Path, out: Path, *, detector: str = "hog", min_face: int | No
 
 
 def crop_cli(args) -> int:
-    report = crop_tree(args.photos, args.out, detector=args.detector, min_face=args.min_face, level=not args.no_level,
-                       progress=not args.no_progress)
+    report = crop_tree(args.photos, args.out, detector=args.detector, min_face=args.min_face,
+                       level=not args.no_level, progress=not args.no_progress)
     for rel in report["no_face"]:
         print(f"{rel}: no face found, skipped", file=sys.stderr)
     for line in report["unreadable"]:

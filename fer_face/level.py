@@ -45,12 +45,14 @@ def level_face(gray: np.ndarray, box: FaceBox | tuple[int, int, int, int], size:
     if first is None or abs(first) <= keep_degrees:
         return crop, 0.0
     target = float(np.sign(first)) * keep_degrees
-    degrees, tilt = 0.0, first
-    for done in range(1, passes + 1):
+    degrees = first - target
+    crop = crop_face(gray, box, margin, size, degrees)
+    for _ in range(passes - 1):
+        tilt = crop_tilt(crop)
+        if tilt is None:
+            break
         degrees += tilt - target
         crop = crop_face(gray, box, margin, size, degrees)
-        if done == passes or (tilt := crop_tilt(crop)) is None:
-            break
     return crop, degrees
 
 

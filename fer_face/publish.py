@@ -43,9 +43,10 @@ def export_run(run_dir: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, 
 
 
 def with_views(entry: zoo.ZooModel, manifest: zoo.Manifest, ds, views: str) -> dict[str, Any]:
-    """Manifest fields of ``entry``'s weights read with the view set ``views`` (``VIEW_SETS``): the calibration
-    (the kind ``entry`` chose by) fit on PublicTest with those views, the fingerprint of those PublicTest
-    predictions (a fusion fit on the other views never applies to it) and the PrivateTest metrics."""
+    """Manifest fields of ``entry``'s weights read with the view set ``views`` (``VIEW_SETS``): a temperature fit on
+    PublicTest with those views (whatever follows ``entry``'s temperature was fit on its own views' probabilities),
+    the fingerprint of those PublicTest predictions (a fusion fit on the other views never applies to it) and the
+    PrivateTest metrics."""
     if entry.branch != BRANCH:
         raise UserError(f"{entry.name}: a {entry.branch} model; test-time views are a face model's")
     model = FaceModel.from_zoo(entry, manifest=manifest)
@@ -55,8 +56,7 @@ def with_views(entry: zoo.ZooModel, manifest: zoo.Manifest, ds, views: str) -> d
         x, y = ds.split_arrays(split)
         splits[split] = (ds.split_ids(split), y, predict_logits(model.network, x, device=model.device, **kw))
     ids, y, z = splits[FER2013.calibration]
-    choice = (entry.calibration or {}).get("choice", "temperature")
-    temperature, calibration, held_out = fit_calibration(SplitLogits(ids, y, z), choice)
+    temperature, calibration, held_out = fit_calibration(SplitLogits(ids, y, z), "temperature")
     calibrator = Calibrator.from_json(temperature, calibration)
     preds = {split: Predictions(ids=ids, labels=y, logits=z,
                                 probs=held_out if split == FER2013.calibration else calibrator.probs(z),

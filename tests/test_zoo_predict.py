@@ -197,6 +197,7 @@ def test_a_published_model_read_with_other_views_is_an_entry_of_its_own(zoo, tmp
     assert (fast.file, fast.sha256) == (source.file, source.sha256) and not fast.default
     assert fast.config["eval"]["tta_flip"] is False and source.config["eval"]["tta_flip"] is True
     assert fast.fingerprint != source.fingerprint and fast.temperature != source.temperature
+    assert fast.calibration is None  # a temperature for the new views: what follows the source's was fit on its own
     assert fast.metrics["split"] == "PrivateTest" and fast.command.endswith(
         "fer models add-views tiny_face --name tiny_face_1view --views 1 --data data/synthetic")
     monkeypatch.setenv("FER_ZOO_DIR", str(z))

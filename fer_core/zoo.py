@@ -234,9 +234,13 @@ def read_finished_run(run_dir: str | Path, what: str) -> tuple[dict[str, Any], d
     return out[0], out[1]
 
 
+NO_EFFECT_FLAGS = ("--resume", "--no-progress")  # an exact resume ends where the uninterrupted command would
+
+
 def as_user_command(command: str) -> str:
-    """``command`` with its ``--data`` path written as a user has it (``data/<file name>``, see data/README.md)."""
-    words = shlex.split(command)
+    """The command that makes the same result as ``command``: its ``--data`` path written as a user has it
+    (``data/<file name>``, see data/README.md), without ``NO_EFFECT_FLAGS``."""
+    words = [w for w in shlex.split(command) if w not in NO_EFFECT_FLAGS]
     for i, word in enumerate(words[:-1]):
         if word == "--data":
             words[i + 1] = f"data/{Path(words[i + 1]).name}"

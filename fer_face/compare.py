@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from fer_core import atomic
+from fer_core.zoo import as_user_command
 from fer_core.errors import UserError
 from fer_face.config import training_config
 from fer_face.models import get_backbone
@@ -50,7 +51,7 @@ def collect_row(backbone: str, run_dir: Path) -> dict[str, Any]:
         "prior_epochs": m.get("prior_epochs") or 0,
         "recipe": m.get("recipe"),
         "dataset": m.get("dataset"),
-        "command": m["command"],
+        "command": as_user_command(m["command"]),
         "warm_start_command": m.get("warm_start_command"),
         "evaluate_command": m.get("evaluate_command"),
     }

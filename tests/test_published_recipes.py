@@ -63,3 +63,10 @@ def test_compile_flag_reaches_the_training_loop(monkeypatch, tmp_path):
     assert main(["face", "train", "--recipe", "fer2013/vgg48_slim", "--data", "synthetic", "--out",
                  str(tmp_path / "run")]) == 0
     assert seen["compile_model"] is False
+
+
+def test_a_resumed_run_is_published_with_the_command_that_makes_it_in_one_go():
+    recorded = ("fer face train --recipe paper --backbone efficientnet_b2 --data /mnt/datasets/fer2013.zip "
+                "--out runs/paper/efficientnet_b2 --no-progress --resume --compile")
+    assert zoo.as_user_command(recorded) == ("fer face train --recipe paper --backbone efficientnet_b2 "
+                                             "--data data/fer2013.zip --out runs/paper/efficientnet_b2 --compile")

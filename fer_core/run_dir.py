@@ -35,14 +35,20 @@ def saved_config_to_resume(out: Path, resume: bool) -> dict[str, Any] | None:
     return None
 
 
+# Fit after the last epoch from the saved logits (as fer recalibrate does): a resumed run may choose another.
+SET_AFTER_TRAINING = {("eval", "calibration")}
+
+
 def config_differences(saved: dict[str, Any], cfg: dict[str, Any], sections: Iterable[str]) -> list[str]:
-    """One line per recipe field of ``sections`` that ``cfg`` sets differently from the ``saved`` recipe.
+    """One line per recipe field of ``sections`` that ``cfg`` sets differently from the ``saved`` recipe, leaving
+    out ``SET_AFTER_TRAINING``.
 
     Optional fields (e.g. ``train.ema_decay``) count when either side sets them: a command that drops one is
     as much a change as a command that adds one.
     """
     return [f"{s}.{k}: run has {saved[s].get(k)!r}, command gives {cfg[s].get(k)!r}"
-            for s in sections for k in {**saved[s], **cfg[s]} if saved[s].get(k) != cfg[s].get(k)]
+            for s in sections for k in {**saved[s], **cfg[s]}
+            if (s, k) not in SET_AFTER_TRAINING and saved[s].get(k) != cfg[s].get(k)]
 
 
 def refuse_changed_config(out: Path, diffs: list[str]) -> None:

@@ -245,6 +245,17 @@ def test_resume_refuses_a_command_that_drops_the_weight_average(tmp_path):
         train(cfg_for(epochs=2), data="synthetic", out=out, command="t", progress=False, resume=True, evaluate=False)
 
 
+def test_resume_takes_another_calibrator_choice_and_evaluates_with_it(tmp_path):
+    out = tmp_path / "r"
+    train(cfg_for(epochs=2), data="synthetic", out=out, command="t", progress=False, stop_after=1, evaluate=False)
+    train(cfg_for(epochs=2, extra=["eval.calibration=temperature+bias"]), data="synthetic", out=out, command="t",
+          progress=False, resume=True)
+    saved = json.loads((out / "config.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert saved["config"]["eval"]["calibration"] == "temperature+bias"
+    assert metrics["calibration"]["kind"] == "temperature+bias"
+
+
 @pytest.mark.parametrize("validate_tta, views", [(True, (True, 2)), (False, (False, 0))])
 def test_epochs_are_picked_on_the_recipe_views_or_the_plain_view(tmp_path, monkeypatch, validate_tta, views):
     import fer_face.train

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from fer_core import atomic
-from fer_core.zoo import as_user_command
 from fer_core.errors import UserError
+from fer_core.zoo import as_user_command
 from fer_face.config import training_config
 from fer_face.models import get_backbone
 from fer_face.paper_figure import FIGURE_FILE, plot_loss_curves, read_history

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable
 
+from fer_core.artifact import artifact_path, splits_in
+
 METRICS_FILE, CONFIG_FILE, HISTORY_FILE = "metrics.json", "config.json", "history.json"
 FUSION_FILE, ABLATION_FILE = "fusion.json", "ablation.json"
 COMPARISON_FILE, CONFORMAL_FILE, CV_FILE = "comparison.json", "conformal.json", "cv.json"
@@ -229,9 +231,7 @@ def fingerprint(root: str | Path) -> tuple[tuple[str, int, int], ...]:
         pass
     for d in run_dirs(root):
         candidates = [d / name for name in WATCHED_FILES]
-        pred_dir = d / PREDICTIONS_DIR
-        if pred_dir.is_dir():
-            candidates += sorted(pred_dir.glob("*.json"))
+        candidates += [artifact_path(d, split) for split in splits_in(d)]
         for p in candidates:
             try:
                 st = p.stat()
@@ -346,9 +346,7 @@ def load_run(root: Path, path: Path, problems: list[str]) -> Run | None:
             else:
                 setattr(run, attr, rows)
                 run.tables_meta[attr] = meta
-    pred_dir = path / PREDICTIONS_DIR
-    if pred_dir.is_dir():
-        run.prediction_splits = tuple(sorted(p.stem for p in pred_dir.glob("*.json") if not p.name.startswith(".")))
+    run.prediction_splits = tuple(splits_in(path))
     run.has_checkpoint = (path / "best.pt").is_file()
     if (path / PAPER_FIGURE_FILE).is_file():
         run.paper_figure = path / PAPER_FIGURE_FILE

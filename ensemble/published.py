@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fer_core import artifact
 from fer_core.errors import UserError
 
 KINDS = ("face", "landmarks", "speech", "cv", "fusion")
@@ -125,6 +126,16 @@ def entry_for_folder(run: str | Path, root: str | Path | None = None) -> Entry |
         return None
     target = Path(run).resolve()
     return next((e for e in registry.entries if (registry.root / e.folder).resolve() == target), None)
+
+
+def pack_predictions(registry: Registry) -> list[Path]:
+    """Gzip every plain predictions artifact under the results root (published folders and the runs they were
+    made from: folds, fusion members, pseudo-pairs); the files written."""
+    written: list[Path] = []
+    for folder in sorted(registry.root.rglob("predictions")):
+        if folder.is_dir():
+            written += artifact.pack(folder.parent)
+    return written
 
 
 def recipe_of(entry: Entry) -> str:

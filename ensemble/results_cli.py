@@ -1,4 +1,4 @@
-"""``fer results`` (list, index) and ``fer reproduce``: the published entries of results/published.toml."""
+"""``fer results`` (list, index, pack) and ``fer reproduce``: the published entries of results/published.toml."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ RESULTS_HELP = "results folder holding published.toml (default: $FER_RESULTS_DIR
 
 
 def register(sub) -> None:
-    res = sub.add_parser("results", help="the published results: list them, write results/index.md and index.csv")
+    res = sub.add_parser("results", help="the published results: list them, write results/index.md and index.csv, pack them")
     rsub = res.add_subparsers(dest="results_command", metavar="ACTION", required=True)
     ls = rsub.add_parser("list", help="published entries, their folders and the commands that make them")
     ls.add_argument("--results", type=Path, help=RESULTS_HELP)
@@ -18,6 +18,10 @@ def register(sub) -> None:
     ix = rsub.add_parser("index", help="write results/index.md and index.csv from the entries' metrics files")
     ix.add_argument("--results", type=Path, help=RESULTS_HELP)
     ix.set_defaults(func=run_index)
+    pk = rsub.add_parser("pack", help="gzip the predictions artifacts of the published folders (about a third of "
+                                      "the size; every reader takes predictions/<split>.json or .json.gz)")
+    pk.add_argument("--results", type=Path, help=RESULTS_HELP)
+    pk.set_defaults(func=run_pack)
 
     rep = sub.add_parser(
         "reproduce", help="train a published entry (or all) from its recipe into runs/",
@@ -50,6 +54,16 @@ def run_index(args: argparse.Namespace) -> int:
 
     md, csv_path = write_index(load_registry(args.results))
     print(f"wrote {md} and {csv_path}")
+    return 0
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    from ensemble.published import load_registry, pack_predictions
+
+    written = pack_predictions(load_registry(args.results))
+    for path in written:
+        print(f"packed {path} ({path.stat().st_size / 1e3:.0f} kB)")
+    print(f"{len(written)} artifact{'' if len(written) == 1 else 's'} packed")
     return 0
 
 

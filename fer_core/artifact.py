@@ -1,6 +1,7 @@
 """The predictions artifact: the one format that flows branch -> ensemble -> dashboard.
 
-A run directory holds one artifact per evaluated split at ``predictions/<split>.json``.
+A run directory holds one artifact per evaluated split at ``predictions/<split>.json``, or gzip-compressed at
+``predictions/<split>.json.gz`` (published folders keep them so, a third of the size); every reader takes either.
 Format ``fer-predictions`` version 1 is a single JSON object:
 
     {
@@ -29,9 +30,11 @@ Sample ids are the join key across branches (FER2013: the image file name or ``c
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -44,6 +47,7 @@ from fer_core.errors import ArtifactError
 
 FORMAT = "fer-predictions"
 VERSION = 1
+PLAIN, PACKED = ".json", ".json.gz"
 PROB_SUM_TOLERANCE = 1e-3
 
 
@@ -209,9 +213,15 @@ class Predictions:
         }
 
     def save(self, path: str | Path) -> Path:
+        """Write the artifact to ``path`` (gzip-compressed when it ends in ``.gz``), atomically."""
         self.validate(str(path))
-        atomic.write_json(path, self.to_json(), indent=None)
-        return Path(path)
+        path = Path(path)
+        if path.name.endswith(".gz"):
+            text = json.dumps(self.to_json(), allow_nan=False) + "\n"
+            atomic.write_bytes(path, gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0))
+        else:
+            atomic.write_json(path, self.to_json(), indent=None)
+        return path
 
 
 def _rows_to_array(rows: Sequence | None, n: int, c: int, name: str, source: str) -> np.ndarray | None:
@@ -271,14 +281,41 @@ def load(path: str | Path) -> Predictions:
     if not path.is_file():
         raise ArtifactError(f"{path}: predictions artifact not found")
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raw = path.read_bytes()
+        obj = json.loads((gzip.decompress(raw) if path.name.endswith(".gz") else raw).decode("utf-8"))
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ArtifactError(f"{path}: unreadable predictions artifact ({e.__class__.__name__}: {e})") from None
     return from_json(obj, str(path))
 
 
 def artifact_path(run_dir: str | Path, split: str) -> Path:
-    return Path(run_dir) / "predictions" / f"{split}.json"
+    """Where ``split``'s artifact of a run is: the packed file when only that exists, else the plain one (also
+    where a new artifact is written, so re-evaluating a published folder keeps it packed)."""
+    plain = Path(run_dir) / "predictions" / f"{split}{PLAIN}"
+    packed = plain.with_name(f"{split}{PACKED}")
+    return packed if packed.is_file() and not plain.is_file() else plain
+
+
+def splits_in(run_dir: str | Path) -> list[str]:
+    """The splits a run directory holds artifacts for (plain or packed), sorted."""
+    folder = Path(run_dir) / "predictions"
+    if not folder.is_dir():
+        return []
+    names = {p.name.removesuffix(PACKED).removesuffix(PLAIN) for p in folder.iterdir()
+             if p.is_file() and not p.name.startswith(".") and p.name.endswith((PLAIN, PACKED))}
+    return sorted(names)
+
+
+def pack(run_dir: str | Path) -> list[Path]:
+    """Gzip every plain artifact of ``run_dir`` in place (read, validated, written packed, plain removed)."""
+    packed = []
+    for split in splits_in(run_dir):
+        plain = Path(run_dir) / "predictions" / f"{split}{PLAIN}"
+        if plain.is_file():
+            target = load(plain).save(plain.with_name(f"{split}{PACKED}"))
+            plain.unlink()
+            packed.append(target)
+    return packed
 
 
 def load_run(run_dir: str | Path, split: str) -> Predictions:

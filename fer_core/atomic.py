@@ -55,6 +55,11 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
     write_text(path, json.dumps(obj, indent=indent, allow_nan=False) + "\n")
 

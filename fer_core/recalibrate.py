@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_core import atomic
-from fer_core.artifact import Predictions, load_run
+from fer_core.artifact import Predictions, load_run, splits_in
 from fer_core.errors import ArtifactError, UserError
 from fer_core.evaluate import SplitLogits, calibrate, write_report
 from fer_core.report import build_metrics
@@ -25,10 +25,9 @@ RECALIBRATED = ("face", "landmarks")  # the branches whose recipes record eval.c
 
 
 def saved_splits(run_dir: Path) -> dict[str, Predictions]:
-    folder = run_dir / "predictions"
-    if not folder.is_dir():
+    if not (run_dir / "predictions").is_dir():
         raise UserError(f"{run_dir}: no predictions/ folder; evaluate the run first")
-    return {path.stem: load_run(run_dir, path.stem) for path in sorted(folder.glob("*.json"))}
+    return {split: load_run(run_dir, split) for split in splits_in(run_dir)}
 
 
 def recalibrate_run(run_dir: str | Path, choice: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def test_dry_run_of_every_published_entry_passes():
     assert "nothing was trained" in r.stdout
 
 
-def test_results_hold_exactly_the_published_folders_and_stay_small():
+def test_results_hold_exactly_the_published_folders_packed_and_small():
     registry = load_registry(RESULTS)
     tops = {e.folder.split("/")[0] + "/" + e.folder.split("/")[1] for e in registry.entries}
     on_disk = {p.relative_to(RESULTS).as_posix() for d in ("fer2013", "ravdess") for p in (RESULTS / d).iterdir()}
@@ -37,6 +37,8 @@ def test_results_hold_exactly_the_published_folders_and_stay_small():
     tracked = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True, text=True).stdout.split()
     if tracked:
         assert sum((REPO / p).stat().st_size for p in tracked if (REPO / p).is_file()) < 20e6
+    plain = sorted(str(p.relative_to(RESULTS)) for p in RESULTS.rglob("predictions/*.json"))
+    assert not plain, f"run: fer results pack ({len(plain)} plain artifacts, e.g. {plain[:1]})"
 
 
 def test_committed_index_is_what_the_metrics_files_give():

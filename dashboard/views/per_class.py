@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard import charts, state, tables
 from dashboard.loader import MODEL_KINDS
+from fer_core.artifact import artifact_path
 from fer_core.errors import ArtifactError
 
 results = state.current_results()
@@ -26,7 +27,7 @@ if state.require_finished(results):
                      format_func={"true": "rows (recall)", "predicted": "columns (precision)"}.get)
     metrics = run.metrics
     if split != run.metrics["split"]:
-        path = run.path / "predictions" / f"{split}.json"
+        path = artifact_path(run.path, split)
         try:
             metrics = state.cached_split_metrics(str(run.path), split, state.file_stamp(path))
         except ArtifactError as e:

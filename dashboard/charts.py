@@ -67,7 +67,7 @@ def per_class_bars(per_class: pd.DataFrame) -> alt.Chart:
 
 
 def reliability_diagram(metrics: dict[str, Any], title: str) -> alt.Chart:
-    """Accuracy vs mean confidence per confidence bin, before and after temperature scaling."""
+    """Accuracy vs mean confidence per confidence bin, before and after calibration."""
     rows = []
     curves = [("calibrated", metrics.get("reliability"), metrics.get("ece"))]
     unc = metrics.get("uncalibrated") or {}

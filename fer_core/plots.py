@@ -40,7 +40,7 @@ def plot_history(history: list[dict[str, Any]], path: str | Path, title: str = "
 
 
 def plot_reliability(metrics: dict[str, Any], path: str | Path) -> None:
-    """Reliability diagram before/after temperature scaling from a metrics.json dict."""
+    """Reliability diagram before/after calibration from a metrics.json dict."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.6, 4.4))
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect")

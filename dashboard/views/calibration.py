@@ -1,4 +1,4 @@
-"""Calibration: ECE / NLL / Brier before and after temperature scaling, and reliability diagrams."""
+"""Calibration: ECE / NLL / Brier before and after calibration, and reliability diagrams."""
 
 import streamlit as st
 
@@ -16,8 +16,9 @@ if state.require_finished(results):
         st.subheader(dataset)
         st.dataframe(tables.style(part.drop(columns=["dataset"]), [], lower), placeholder=tables.NO_VALUE,
                      key=f"calibration_{dataset}")
-    st.caption("Temperature scaling divides the logits by one scalar T fit by NLL on the calibration split "
-               "(FER2013: PublicTest), so accuracy is unchanged; *before*: softmax of the raw logits. "
+    st.caption("Calibration is fit on the calibration split (FER2013: PublicTest): a temperature T divides the "
+               "logits (fit by NLL; accuracy unchanged), and where *calibration* says so a class bias or isotonic "
+               "maps follow it; *before*: softmax of the raw logits. "
                "ECE: top-label, 15 equal-width confidence bins, on the test split. Lower is better. "
                "*ECE noise p95*: the ECE a perfectly calibrated model with the same probabilities would stay "
                "under 95 % of the time at this sample size; an ECE below it cannot be told from perfect calibration.")

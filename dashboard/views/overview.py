@@ -60,7 +60,7 @@ if state.require_finished(results):
                      key=f"overview_{dataset}")
     st.caption("Best value per column in bold on green (highest accuracy / macro-F1, lowest NLL / ECE). "
                "*paper* columns: Kim, Yang & Choi, Table 1, for reference (not ranked). *train acc*: clean Training "
-               "images with the selected checkpoint. ECE: 15 equal-width bins, after temperature scaling on the "
+               "images with the selected checkpoint. ECE: 15 equal-width bins, after the calibrator fit on the "
                "calibration split (*ECE uncal.*: before). T: the fitted temperature.")
     for run in (r for r in results.listed(results.with_cv, unpublished) if r.dataset in chosen_datasets):
         frame = tables.cv_frame(run.cv)

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable
 
-from fer_core.artifact import artifact_path, splits_in
+from fer_core.artifact import artifact_path, splits_in, load_run as load_predictions
+from fer_core.errors import ArtifactError
 
 METRICS_FILE, CONFIG_FILE, HISTORY_FILE = "metrics.json", "config.json", "history.json"
 FUSION_FILE, ABLATION_FILE = "fusion.json", "ablation.json"
@@ -459,11 +460,9 @@ def split_metrics(run_path: str | Path, split: str) -> dict[str, Any]:
 
     Raises ``fer_core.errors.ArtifactError`` (one line) when the artifact is unusable.
     """
-    from fer_core.artifact import load_run as load_artifact
-    from fer_core.errors import ArtifactError
-    from fer_core.report import build_metrics
+    from fer_core.report import build_metrics  # scikit-learn: loaded only when another split is asked for
 
-    preds = load_artifact(run_path, split)
+    preds = load_predictions(run_path, split)
     try:
         return build_metrics(preds)
     except ValueError as e:

@@ -48,6 +48,12 @@ from fer_core.errors import ArtifactError
 FORMAT = "fer-predictions"
 VERSION = 1
 PLAIN, PACKED = ".json", ".json.gz"
+SAVED_DECIMALS = 7  # logits and probabilities are saved rounded to this many decimals
+
+
+def as_saved(values: np.ndarray) -> np.ndarray:
+    """``values`` as an artifact stores them: a calibrator fit on these is refit identically from the saved file."""
+    return np.round(np.asarray(values, np.float64), SAVED_DECIMALS)
 PROB_SUM_TOLERANCE = 1e-3
 
 
@@ -186,7 +192,7 @@ class Predictions:
         def rows(a: np.ndarray | None) -> list | None:
             if a is None:
                 return None
-            out = np.round(a, 7).tolist()
+            out = as_saved(a).tolist()
             return [r if keep else None for r, keep in zip(out, self.present.tolist())]
 
         return {

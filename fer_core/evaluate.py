@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fer_core import atomic
-from fer_core.artifact import Predictions, artifact_path, load
+from fer_core.artifact import Predictions, artifact_path, as_saved, load
 from fer_core.calibration import CALIBRATION_CHOICES, choose_calibrator
 from fer_core.errors import ArtifactError
 from fer_core.plots import plot_history, plot_reliability
@@ -95,8 +95,10 @@ def calibrate(run_dir: str | Path, splits: Mapping[str, SplitLogits], *, calibra
     ``producer`` holds the artifact fields that name the branch (``label_space``, ``branch``, ``modality``,
     ``dataset``, ``fit_splits``, ``command``); ``extra(split)`` its per-split metadata. Re-evaluating an unchanged
     run with the same choice keeps its saved calibration, logits and probabilities, so its artifacts (and the
-    fingerprints a fusion recorded) stay the same on another machine or thread count.
+    fingerprints a fusion recorded) stay the same on another machine or thread count. The calibrator is fit on the
+    logits as the artifact saves them, so refitting it from the saved file (``fer recalibrate``) gives it back.
     """
+    splits = {name: replace(s, logits=as_saved(s.logits)) for name, s in splits.items()}
     saved = {split: saved_predictions(artifact_path(run_dir, split), splits[split], producer.get("branch", ""))
              for split in {*write, calibration_split}}
     old_cal = saved[calibration_split]

@@ -91,3 +91,25 @@ def test_a_fusion_combines_the_smooth_probabilities_of_an_isotonic_member_everyw
     lm_input = photo.landmarks.predict_image(x[0], mode="crop")["fusion_input"]
     by_member = {names[0]: photo.face.calibrator.smooth_probs(z), names[1]: None if lm_input is None else lm_input[None]}
     np.testing.assert_allclose([found.fused[c] for c in fusion.label_space], fusion.fuse(by_member)[0], atol=1e-9)
+
+
+def test_a_calibrator_refit_from_the_saved_artifact_is_the_one_evaluation_fit(tmp_path):
+    from fer_core.evaluate import SplitLogits, calibrate
+
+    rng = np.random.default_rng(4)
+    splits = {}
+    for split in ("PublicTest", "PrivateTest"):
+        labels = rng.integers(0, 7, 600)
+        logits = rng.normal(size=(600, 7)) * 3 + np.eye(7)[labels] * 2.5  # full float64 precision
+        splits[split] = SplitLogits(np.array([f"{split}_{i}.jpg" for i in range(600)]), labels, logits)
+    producer = dict(label_space=[str(c) for c in range(7)], branch="face/x", modality="face", dataset="synthetic",
+                    fit_splits=["Training"], command="fer face train")
+    first = calibrate(tmp_path / "a", splits, calibration_split="PublicTest", write=("PublicTest", "PrivateTest"),
+                      calibration="isotonic", **producer)
+    saved = {s: load_run(tmp_path / "a", s) for s in splits}
+    again = calibrate(tmp_path / "b", {s: SplitLogits(a.ids, a.labels, a.logits) for s, a in saved.items()},
+                      calibration_split="PublicTest", write=("PublicTest", "PrivateTest"), calibration="isotonic",
+                      **producer)
+    assert again["PublicTest"].calibration == first["PublicTest"].calibration
+    for s in splits:
+        np.testing.assert_array_equal(again[s].probs, first[s].probs)

@@ -49,12 +49,12 @@ FORMAT = "fer-predictions"
 VERSION = 1
 PLAIN, PACKED = ".json", ".json.gz"
 SAVED_DECIMALS = 7  # logits and probabilities are saved rounded to this many decimals
+PROB_SUM_TOLERANCE = 1e-3
 
 
 def as_saved(values: np.ndarray) -> np.ndarray:
     """``values`` as an artifact stores them: a calibrator fit on these is refit identically from the saved file."""
     return np.round(np.asarray(values, np.float64), SAVED_DECIMALS)
-PROB_SUM_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -219,14 +219,14 @@ class Predictions:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write the artifact to ``path`` (gzip-compressed when it ends in ``.gz``), atomically."""
+        """Write the artifact to ``path`` (gzip-compressed when it ends in ``.json.gz``), atomically."""
         self.validate(str(path))
         path = Path(path)
-        if path.name.endswith(".gz"):
-            text = json.dumps(self.to_json(), allow_nan=False) + "\n"
+        text = json.dumps(self.to_json(), allow_nan=False) + "\n"
+        if path.name.endswith(PACKED):
             atomic.write_bytes(path, gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0))
         else:
-            atomic.write_json(path, self.to_json(), indent=None)
+            atomic.write_text(path, text)
         return path
 
 
@@ -288,7 +288,7 @@ def load(path: str | Path) -> Predictions:
         raise ArtifactError(f"{path}: predictions artifact not found")
     try:
         raw = path.read_bytes()
-        obj = json.loads((gzip.decompress(raw) if path.name.endswith(".gz") else raw).decode("utf-8"))
+        obj = json.loads((gzip.decompress(raw) if path.name.endswith(PACKED) else raw).decode("utf-8"))
     except (OSError, EOFError, zlib.error, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ArtifactError(f"{path}: unreadable predictions artifact ({e.__class__.__name__}: {e})") from None
     return from_json(obj, str(path))

@@ -142,8 +142,8 @@ def three_groups_markdown(rows: list[dict[str, Any]]) -> str:
     protocol_recipe = next((r["paper_protocol"]["recipe"] for r in rows if r["paper_protocol"]), "paper")
     improved_recipe = next((r["improved"]["recipe"] for r in rows if r["improved"]), "improved")
     lines = [
-        f"| backbone | paper: train | paper: test | {protocol_recipe}: train | PublicTest | PrivateTest | ECE (band) | "
-        f"{improved_recipe}: train | PublicTest | PrivateTest | ECE (band) |",
+        f"| backbone | paper's Table 1: train | test | recipe {protocol_recipe}: train | PublicTest | PrivateTest | "
+        f"ECE (band) | recipe {improved_recipe}: train | PublicTest | PrivateTest | ECE (band) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:

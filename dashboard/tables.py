@@ -59,7 +59,7 @@ GROUP_COLUMNS = (("train_acc", "train"), ("public_acc", "PublicTest"), ("private
 
 def paper_protocol_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """``paper-table.json`` flattened: the paper's train/test, then train / PublicTest / PrivateTest / ECE of our run
-    of each recipe (columns named "<recipe> <what>"; a backbone without a run of a recipe shows no values)."""
+    of each recipe (columns named "recipe <recipe> <what>"; a backbone without a run of a recipe shows no values)."""
     recipes = {g: next((r[g]["recipe"] for r in rows if isinstance(r.get(g), dict)), g)
                for g in ("paper_protocol", "improved")}
     out = []
@@ -70,7 +70,7 @@ def paper_protocol_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
         for g, recipe in recipes.items():
             values = r.get(g) if isinstance(r.get(g), dict) else {}
             for key, label in GROUP_COLUMNS:
-                row[f"{recipe} {label}"] = values.get(key)
+                row[f"recipe {recipe} {label}"] = values.get(key)
         out.append(row)
     return pd.DataFrame(out).set_index("backbone")
 

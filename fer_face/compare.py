@@ -150,7 +150,7 @@ def three_groups_markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {r['backbone']} | {_pct(r['paper']['train_acc'])} | {_pct(r['paper']['test_acc'])} | "
                      f"{cells(r['paper_protocol'])} | {cells(r['improved'])} |")
     lines += ["", "Accuracies and ECE in %. The paper reports one test accuracy (its split is not named); ours choose "
-              "checkpoints and temperatures on PublicTest and report PrivateTest. Train accuracy: clean Training "
+              "checkpoints and calibrators on PublicTest and report PrivateTest. Train accuracy: clean Training "
               "images, selected checkpoint. ECE band: what a perfectly calibrated model would show at this n (5-95 %). "
               "Commands:"]
     for r in rows:

@@ -66,3 +66,16 @@ def test_shipped_prediction_sets_are_those_of_the_committed_runs():
             continue  # the run's weights read with other test-time views (fer models add-views): scored at publishing
         expected = zoo_sets(artifact.load_run(run, metrics["calibration_split"]), artifact.load_run(run, metrics["split"]))
         assert entry.conformal == expected, entry.name
+
+
+def test_committed_paper_tables_are_what_fer_face_compare_writes_from_the_committed_runs(tmp_path, monkeypatch):
+    from fer_face.compare import TABLE_STEM, compare
+    from fer_face.models import paper_backbones
+
+    monkeypatch.chdir(RESULTS.parent)  # the tables name their runs relative to the repository root
+    compare(paper_backbones(), runs=Path("results/fer2013/paper"), recipe="paper", out=tmp_path,
+            improved_runs=Path("results/fer2013/improved"))
+    for name in ("comparison.md", "comparison.csv", "comparison.json",
+                 *(f"{TABLE_STEM}.{ext}" for ext in ("md", "csv", "json"))):
+        assert (tmp_path / name).read_text() == (RESULTS / "fer2013/paper" / name).read_text(), name
+    assert (RESULTS / "fer2013/paper/paper-figure6.png").is_file()

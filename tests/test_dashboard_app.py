@@ -470,10 +470,10 @@ def test_overview_shows_the_three_group_paper_table_and_figure_6(results_tree, t
     at = open_app(root)
     heading = "The paper's protocol beside the improved recipe · `fer2013/paper`"
     assert heading in [s.value for s in at.subheader]
-    table = next(d.value for d in at.dataframe if "paper PrivateTest" in d.value.columns)
+    table = next(d.value for d in at.dataframe if "recipe paper PrivateTest" in d.value.columns)
     assert list(table.index) == ["mobilenetv2_100", "efficientnet_b0"]
-    assert table.loc["mobilenetv2_100", "improved PrivateTest"] == 0.67
-    assert table.loc["efficientnet_b0", "paper PrivateTest"] == 0.65
-    assert np.isnan(table.loc["efficientnet_b0", "improved PrivateTest"])  # no improved run: no value
+    assert table.loc["mobilenetv2_100", "recipe improved PrivateTest"] == 0.67
+    assert table.loc["efficientnet_b0", "recipe paper PrivateTest"] == 0.65
+    assert np.isnan(table.loc["efficientnet_b0", "recipe improved PrivateTest"])  # no improved run: no value
     assert table.loc["efficientnet_b0", "paper test acc"] == 0.65798
     assert any("Figure 6 redrawn" in img.caption for element in at.get("image") for img in element.proto.imgs)

@@ -77,7 +77,7 @@ if state.require_finished(results):
         st.dataframe(tables.style(frame, percent=tables.paper_protocol_percent(frame)), placeholder=tables.NO_VALUE,
                      key=f"paper_protocol_{run.id}")
         st.caption("Accuracy and ECE: *paper*: Kim, Yang & Choi, Table 1 (one test split). Ours: checkpoint and "
-                   "temperature chosen on PublicTest, PrivateTest reported. Written by `fer face compare "
+                   "calibrator chosen on PublicTest, PrivateTest reported. Written by `fer face compare "
                    "--improved-runs` (paper-table.md lists the commands).")
         if run.paper_figure is not None:
             st.image(str(run.paper_figure), caption="The paper's Figure 6 redrawn: training loss per epoch of each "

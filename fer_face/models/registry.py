@@ -42,6 +42,11 @@ def list_backbones() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def paper_backbones() -> list[str]:
+    """The backbones of Kim, Yang & Choi's Table 1, in its order."""
+    return [name for name, spec in _REGISTRY.items() if spec.paper_test_acc is not None]
+
+
 def get_backbone(name: str) -> BackboneSpec:
     if name not in _REGISTRY:
         raise UserError(f"unknown backbone {name!r}; valid backbones: {', '.join(list_backbones())}")

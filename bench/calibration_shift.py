@@ -11,7 +11,7 @@ For each run (any branch or fused run whose PublicTest and PrivateTest artifacts
 - PrivateTest ECE at both temperatures, with the 5-95 % ECE band of a perfectly calibrated model
   (``fer_core.metrics.ece_of_perfect_calibration``), and the in-sample PublicTest ECE at ``t_public``;
 - ``p_perfect_meets_target``: the share of those perfectly calibrated draws whose ECE is at most ``--target``
-  (default 2 %, the issues' target): how often a model with nothing left to calibrate would pass it at this n.
+  (default 2 %, a common ECE goal): how often a model with nothing left to calibrate would pass it at this n.
 
 If every run's oracle temperature sits below its PublicTest temperature, the two splits differ in a way every model
 sees, and a single temperature fit on PublicTest over-softens PrivateTest for all of them.

@@ -12,6 +12,7 @@ from fer_core import recipe
 from fer_core.cli import add_device_argument
 from fer_core.recipe import AT_LEAST_ONE
 from fer_face.data.cli import add_data_args
+from fer_face.models.registry import paper_backbones
 
 TRAIN_FLAG_RANGES = {"--stop-after": AT_LEAST_ONE}
 
@@ -83,7 +84,7 @@ def register(sub) -> None:
                     "--improved-runs runs/improved --out results/fer2013/paper")
     c.add_argument("--recipe", default="improved", help="recipe for runs that must be trained")
     c.add_argument("--runs", type=Path, required=True, help="root holding one run directory per backbone")
-    c.add_argument("--backbones", nargs="+", default=["mobilenetv2_100", "efficientnet_b0", "efficientnet_b2"],
+    c.add_argument("--backbones", nargs="+", default=paper_backbones(),
                    help="backbones to compare, one run directory each (default: the paper's three)")
     c.add_argument("--train-missing", action="store_true", help="train backbones that have no finished run under --runs")
     c.add_argument("--out", type=Path, help="where to write comparison.{md,csv,json} (default: --runs)")

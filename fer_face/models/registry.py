@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from fer_core.errors import UserError
+
+if TYPE_CHECKING:  # the registry itself is read by the CLI at start-up, before torch is needed
+    import torch
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,18 @@ def register(sub) -> None:
     _add_zoo_arg(ref)
     ref.set_defaults(func=run_refresh)
 
+    export = msub.add_parser(
+        "export", help="write a published face model as a run folder, to evaluate it like a trained run",
+        description="Write published face model NAME's weights (as float32) and settings into --out as a run folder "
+                    "(best.pt, config.json). 'fer face evaluate OUT' then scores it on FER2013 with its own views and "
+                    "calibration, e.g. with --train-predictions for a distillation teacher (fer ensemble teach). Its "
+                    "predictions are a new evaluation: a fusion fit on NAME applies to them only where they are the "
+                    "same (float16 weights change them).")
+    export.add_argument("name", help="published face model (e.g. vgg48_slim)")
+    export.add_argument("--out", type=Path, required=True, help="new run folder")
+    _add_zoo_arg(export)
+    export.set_defaults(func=run_export)
+
     fus = msub.add_parser("add-fusion", help="publish a fusion run whose members are all published models")
     fus.add_argument("run", type=Path, help="fusion run directory ('fer ensemble fuse --out')")
     fus.add_argument("--name", required=True, help="fusion name, unique in the zoo (e.g. vgg48_slim+landmarks)")
@@ -173,6 +185,17 @@ def run_add_views(args: argparse.Namespace) -> int:
     print(f"published face model {args.name!r} ({args.source}'s file, views {args.views}, {entry.calibrator.kind} "
           f"calibration, T {entry.temperature:.3f}): {entry.metrics['split']} accuracy {entry.metrics['accuracy']:.2%}, ECE "
           f"{entry.metrics['ece']:.2%} -> {manifest.save()}", file=sys.stderr)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from fer_face.publish import export_to_run
+
+    manifest = zoo.load_manifest(args.zoo)
+    entry = manifest.model(args.name)
+    out = export_to_run(entry, manifest, args.out)
+    print(f"exported face model {args.name!r} ({entry.dtype}, sha256 {entry.sha256[:12]}...) to {out}; score it with "
+          f"'fer face evaluate {out}'", file=sys.stderr)
     return 0
 
 

@@ -45,7 +45,8 @@ def recalibrate_run(run_dir: str | Path, choice: str) -> dict[str, Any]:
     if modality == "fusion":
         raise UserError(f"{run_dir}: a fusion; fit it again with 'fer ensemble fuse ... --calibration {choice}'")
     if modality not in RECALIBRATED:
-        raise UserError(f"{run_dir}: a {modality} run; its recipe has no eval.calibration (face and landmark runs do)")
+        raise UserError(f"{run_dir}: its branch is {modality}, whose recipes have no eval.calibration (face and landmark "
+                        f"runs do)")
     missing = [s for s, a in arts.items() if a.logits is None]
     if missing:
         raise ArtifactError(f"{run_dir}: predictions/{missing[0]}.json has no logits; re-evaluate the run with its weights")

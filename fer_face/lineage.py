@@ -46,7 +46,7 @@ def load_parent(init_from: str, *, backbone: str, num_classes: int) -> tuple[dic
         raise UserError(f"--init-from {name}: the published model has {len(entry.label_space)} classes, "
                         f"this data {num_classes}")
     weights = zoo.read_tensors(zoo.model_file(manifest, entry))
-    return {"model": weights, "meta": {"backbone": backbone, "num_classes": num_classes}}, _published_epochs(entry)
+    return {"model": weights, "meta": {"backbone": backbone, "num_classes": num_classes}}, published_epochs(entry)
 
 
 def _published(name: str, manifest: zoo.Manifest | None = None) -> zoo.ZooModel | None:
@@ -54,7 +54,7 @@ def _published(name: str, manifest: zoo.Manifest | None = None) -> zoo.ZooModel 
     return (manifest or zoo.load_manifest()).named(BRANCH, name)
 
 
-def _published_epochs(entry: zoo.ZooModel) -> int | None:
+def published_epochs(entry: zoo.ZooModel) -> int | None:
     """Epochs behind a published model's weights, from its run folder's metrics.json when that folder is here
     (a checkout of the repository; relative to the working directory or to the repository the package is in)."""
     for root in (Path.cwd(), zoo.SHIPPED_DIR.parents[1]):
@@ -83,7 +83,7 @@ def warm_start_epochs(train_cfg: dict) -> int | None:
     name = published_parent(parent)
     if name is not None:
         entry = _published(name)
-        return None if entry is None else _published_epochs(entry)
+        return None if entry is None else published_epochs(entry)
     if not Path(parent).is_file():
         return None
     return epochs_behind(load_checkpoint(parent)["meta"], parent)

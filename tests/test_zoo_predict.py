@@ -1,6 +1,7 @@
 """The model zoo end to end on tiny synthetic runs: publish, verify hashes, load by name, fused ``fer predict``."""
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -291,3 +292,40 @@ def test_fine_tuning_starts_from_a_published_model(zoo, tmp_path):
             str(tmp_path / "wider"), zoo_dir=zoo["zoo"])
     assert r.returncode == 2 and "do not fit this recipe's model section" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "other" / "last.pt").exists() and not (tmp_path / "wider" / "last.pt").exists()
+
+
+def test_a_published_face_model_exports_as_a_run_folder_that_evaluates_like_its_run(zoo, tmp_path):
+    from fer_core import zoo as fer_zoo
+    from fer_core.artifact import load_run
+
+    entry = fer_zoo.load_manifest(zoo["zoo"]).model("tiny_face")
+    out = tmp_path / "exported"
+    ok(fer("models", "export", "tiny_face", "--out", str(out), "--zoo", str(zoo["zoo"])))
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["exported_from"] == {"model": "tiny_face", "sha256": entry.sha256, "dtype": "float32"}
+    assert saved["command"] == entry.command and saved["config"]["model"] == entry.config["model"]
+    ok(fer("face", "evaluate", str(out), "--data", "synthetic", "--train-predictions"))
+    # float32 weights: the same predictions as the published run's, so fusions fit on it apply to the export too
+    assert load_run(out, "PublicTest").fingerprint() == entry.fingerprint
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(entry.metrics["accuracy"]) and metrics["best_epoch"] >= 1
+    assert load_run(out, "Training").split == "Training"
+
+    for bad, message in ((["tiny_face", "--out", str(out)], "not empty"),
+                         (["tiny_landmarks", "--out", str(tmp_path / "lm")], "only face models export")):
+        r = fer("models", "export", *bad, "--zoo", str(zoo["zoo"]))
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "lm").exists()
+
+
+def test_an_exported_run_records_the_training_settings_of_its_recipe():
+    from fer_core import zoo as fer_zoo
+    from fer_face.config import load_recipe, with_defaults
+    from fer_face.publish import _training_settings
+
+    shipped = fer_zoo.load_manifest().model("vgg48_slim")
+    recipe = load_recipe(shipped.recipe)
+    assert _training_settings(shipped) == {"train": recipe["train"], "augment": recipe["augment"]}
+    other = dataclasses.replace(shipped, config={**shipped.config, "model": {**shipped.config["model"], "head_hidden": 64}})
+    defaults = with_defaults({"model": other.config["model"]})  # another network: the recipe's are not its settings
+    assert _training_settings(other) == {"train": defaults["train"], "augment": defaults["augment"]}

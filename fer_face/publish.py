@@ -82,8 +82,8 @@ def export_to_run(entry: zoo.ZooModel, manifest: zoo.Manifest, out: str | Path) 
     if entry.branch != BRANCH:
         raise UserError(f"{entry.name}: a {entry.branch} model; only face models export as a run folder")
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise UserError(f"--out {out}: not empty; give a new folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--out {out}: exists and is not an empty folder; give a new folder")
     model = FaceModel.from_zoo(entry, manifest=manifest, device="cpu")
     state = {k: v.float() if v.is_floating_point() else v for k, v in model.network.state_dict().items()}
     num_classes = len(entry.label_space)

@@ -311,7 +311,9 @@ def test_a_published_face_model_exports_as_a_run_folder_that_evaluates_like_its_
     assert metrics["accuracy"] == pytest.approx(entry.metrics["accuracy"]) and metrics["best_epoch"] >= 1
     assert load_run(out, "Training").split == "Training"
 
-    for bad, message in ((["tiny_face", "--out", str(out)], "not empty"),
+    (tmp_path / "a_file").write_text("x")
+    for bad, message in ((["tiny_face", "--out", str(out)], "not an empty folder"),
+                         (["tiny_face", "--out", str(tmp_path / "a_file")], "not an empty folder"),
                          (["tiny_landmarks", "--out", str(tmp_path / "lm")], "only face models export")):
         r = fer("models", "export", *bad, "--zoo", str(zoo["zoo"]))
         assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -84,8 +84,8 @@ def export_to_run(entry: zoo.ZooModel, manifest: zoo.Manifest, out: str | Path) 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--out {out}: exists and is not an empty folder; give a new folder")
-    model = FaceModel.from_zoo(entry, manifest=manifest, device="cpu")
-    state = {k: v.float() if v.is_floating_point() else v for k, v in model.network.state_dict().items()}
+    tensors = zoo.read_tensors(zoo.model_file(manifest, entry))  # the sha256 the manifest records is checked
+    state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     num_classes = len(entry.label_space)
     source = {"model": entry.name, "sha256": entry.sha256, "dtype": entry.dtype}
     meta = {"backbone": entry.config["model"]["backbone"], "num_classes": num_classes,

@@ -1,7 +1,9 @@
 """The published entries (``results/published.toml``): which runs results/ holds and how each is made.
 
 Every entry names its folder under results/ and the ``fer`` commands that reproduce it into runs/; the
-first command's ``--out`` is the entry's run, which later entries' commands read (``needs``).
+last command's ``--out`` is the entry's run, which later entries' commands read (``needs``). Earlier commands
+make what the last one reads (a teacher's members, their evaluations); a command without ``--out`` is an
+evaluation that writes into the run it names.
 """
 
 from __future__ import annotations
@@ -38,13 +40,14 @@ class Entry:
 
     @property
     def run(self) -> str:
-        """The run directory the entry's first command writes (``runs/vgg48_slim``)."""
-        return out_of(self.argv(0), f"{self.name}: command 1")
+        """The run directory the entry's last command writes (``runs/vgg48_slim``)."""
+        last = len(self.commands) - 1
+        return out_of(self.argv(last), f"{self.name}: command {last + 1}")
 
 
 def out_of(argv: list[str], where: str) -> str:
     if "--out" not in argv or argv.index("--out") + 1 >= len(argv):
-        raise UserError(f"{where}: the command has no --out RUN; every published command writes a run directory")
+        raise UserError(f"{where}: the command has no --out RUN; an entry's last command writes its run directory")
     return argv[argv.index("--out") + 1]
 
 
@@ -112,7 +115,7 @@ def load_registry(root: str | Path | None = None) -> Registry:
         raise UserError(f"{path}: entry name(s) {', '.join(dup)} occur more than once")
     registry = Registry(tuple(entries), root)
     for e in entries:
-        e.run  # every first command names its run
+        e.run  # every last command names its run
         for need in e.needs:
             registry.named(need)
     return registry

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from fer_core import artifact
 from fer_core.cli import build_parser
 from fer_core.errors import UserError
+from fer_core.evaluate import FER2013
 from ensemble.published import Entry, Registry, out_of
 
 FINISHED_FILES = ("metrics.json", "cv.json", "summary.json")  # a run, a cross-validation, pseudo-pairs
@@ -99,6 +100,8 @@ def check_fusion(entry: Entry, argv: list[str], registry: Registry) -> str:
     """Each --branch that is another entry's run must be the member the committed fusion was fit on."""
     where = f"{entry.name}: {' '.join(argv[:2])}"
     args = parse(argv, where)
+    if Path(args.out) != Path(entry.run):
+        return "fusion command parses; it makes a run the entry's later commands read"
     fusion_path = registry.root / entry.folder / "fusion.json"
     if not fusion_path.is_file():
         raise UserError(f"{where}: no committed {fusion_path}")
@@ -141,16 +144,33 @@ def finished(run: Path) -> bool:
     return any((run / f).is_file() for f in FINISHED_FILES)
 
 
+def written_by(argv: list[str], where: str) -> list[Path]:
+    """The files of which any one shows the command already ran; none for a command that always runs (an
+    evaluation that writes no training-split predictions)."""
+    command = tuple(argv[:2])
+    if command in (("face", "evaluate"), ("landmarks", "evaluate")):
+        args = parse(argv, where)
+        return [artifact.artifact_path(args.run, FER2013.train)] if args.train_predictions else []
+    if command == ("models", "export"):
+        return [Path(out_of(argv, where)) / "config.json"]
+    if command == ("ensemble", "teach"):
+        return [artifact.artifact_path(out_of(argv, where), parse(argv, where).split)]
+    out = Path(out_of(argv, where))
+    return [out / f for f in FINISHED_FILES]
+
+
 def run_entry(entry: Entry, *, echo=print) -> None:
-    """Run the entry's commands in order; a command whose --out is finished is skipped, a killed training
-    resumes from its last.pt; the first failing command stops everything."""
+    """Run the entry's commands in order; a command that already ran is skipped (its run is finished, its
+    export, teacher or training-split predictions are written), a killed training resumes from its last.pt;
+    the first failing command stops everything."""
     for i, command in enumerate(entry.commands):
         argv = entry.argv(i)
-        out = Path(out_of(argv, f"{entry.name}: command {i + 1}"))
-        if finished(out):
-            echo(f"{entry.name}: {out} is finished; skipped (delete it to run again)")
+        where = f"{entry.name}: command {i + 1}"
+        done = next((p for p in written_by(argv, where) if p.is_file()), None)
+        if done is not None:
+            echo(f"{entry.name}: {done} exists; skipped 'fer {' '.join(argv[:2])}' (delete it to run again)")
             continue
-        if (out / "last.pt").is_file() and "--resume" not in argv:
+        if "--out" in argv and (Path(out_of(argv, where)) / "last.pt").is_file() and "--resume" not in argv:
             argv = [*argv, "--resume"]
         echo(f"{entry.name}: fer {' '.join(argv)}")
         rc = subprocess.call([sys.executable, "-m", "fer_core.cli", *argv])

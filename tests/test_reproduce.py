@@ -111,10 +111,51 @@ def test_reproduce_runs_needs_first_skips_finished_resumes_and_stops_at_a_failur
     said = []
     for e in entries[:2]:
         reproduce.run_entry(e, echo=said.append)
-    assert "runs/a is finished; skipped" in said[0]
+    assert "runs/a/metrics.json exists; skipped 'fer face train'" in said[0]
     assert calls == [["face", "train", "--out", "runs/b", "--resume"]]
     with pytest.raises(UserError, match="failed \\(exit 1\\)"):
         reproduce.run_entry(entries[2], echo=said.append)
+
+
+def test_an_entry_made_by_a_chain_is_its_last_run_and_skips_each_step_already_written(tmp_path, monkeypatch):
+    root = tmp_path / "results"
+    root.mkdir()
+    (root / "published.toml").write_text(
+        '[[entry]]\nname = "student"\nkind = "face"\nfolder = "x/student"\ncommands = [\n'
+        '  "fer models export vgg48_slim --out runs/shipped",\n'
+        '  "fer face evaluate runs/shipped --data d.zip --train-predictions",\n'
+        '  "fer landmarks evaluate runs/marks --data d.zip --train-predictions",\n'
+        '  "fer face evaluate runs/shipped --data d.zip",\n'
+        '  "fer ensemble fuse --branch runs/shipped --branch runs/marks --out runs/fusion",\n'
+        '  "fer ensemble teach runs/fusion --out runs/teacher",\n'
+        '  "fer face train --recipe fer2013/vgg48_slim_distilled --data d.zip --out runs/student",\n]\n')
+    monkeypatch.chdir(tmp_path)
+    for written in ("runs/shipped/config.json", "runs/marks/predictions/Training.json.gz",
+                    "runs/fusion/metrics.json", "runs/student/last.pt"):
+        (tmp_path / written).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / written).write_bytes(b"")
+    calls = []
+    monkeypatch.setattr(reproduce.subprocess, "call", lambda cmd: calls.append(cmd[3:6]) or 0)
+    entry = load_registry(root).named("student")
+    assert entry.run == "runs/student"
+    said = []
+    reproduce.run_entry(entry, echo=said.append)
+    assert calls == [["face", "evaluate", "runs/shipped"], ["face", "evaluate", "runs/shipped"],
+                     ["ensemble", "teach", "runs/fusion"], ["face", "train", "--recipe"]]
+    assert said[-1].endswith("--out runs/student --resume")
+    assert sum("exists; skipped" in line for line in said) == 3
+
+
+def test_a_fusion_that_is_not_the_entrys_run_is_only_parsed_by_the_dry_run(tmp_path):
+    root = tmp_path / "results"
+    root.mkdir()
+    (root / "published.toml").write_text(
+        '[[entry]]\nname = "s"\nkind = "face"\nfolder = "x/s"\ncommands = [\n'
+        '  "fer ensemble fuse --branch runs/a --branch runs/b --out runs/teacher-fusion",\n'
+        '  "fer ensemble teach runs/teacher-fusion --out runs/teacher",\n]\n')
+    registry = load_registry(root)
+    assert reproduce.dry_run(registry.named("s"), registry) == [
+        "fusion command parses; it makes a run the entry's later commands read", "command parses"]
 
 
 def test_registry_errors_are_one_line(tmp_path):

@@ -140,10 +140,6 @@ def dry_run(entry: Entry, registry: Registry) -> list[str]:
     return lines
 
 
-def finished(run: Path) -> bool:
-    return any((run / f).is_file() for f in FINISHED_FILES)
-
-
 def written_by(argv: list[str], where: str) -> list[Path]:
     """The files of which any one shows the command already ran; none for a command that always runs (an
     evaluation that writes no training-split predictions)."""

@@ -26,7 +26,8 @@ def register(sub) -> None:
     rep = sub.add_parser(
         "reproduce", help="train a published entry (or all) from its recipe into runs/",
         description="Run the commands of published entries (results/published.toml), the entries they need first, "
-                    "into runs/ (never into results/). A step whose run is finished is skipped, a killed training "
+                    "into runs/ (never into results/); an entry's run is its last command's --out. A step already done "
+                    "is skipped (a finished run, an export, a teacher, Training predictions), a killed training "
                     "resumes, the first failure stops everything. --dry-run trains nothing: it resolves every recipe "
                     "and checks it against the committed run's config.json, and every fusion member against the "
                     "run the committed fusion was fit on.")

@@ -85,10 +85,16 @@ def test_dry_run_refuses_a_fusion_member_that_is_not_the_run_it_was_fit_on(tmp_p
         reproduce.dry_run(registry.named("fusion-vgg48_slim-landmarks"), registry)
 
 
-def test_reproduce_runs_needs_first_skips_finished_resumes_and_stops_at_a_failure(tmp_path, monkeypatch):
+def _registry(tmp_path, toml: str) -> Path:
+    """A results root holding only ``published.toml`` with ``toml``."""
     root = tmp_path / "results"
     root.mkdir()
-    (root / "published.toml").write_text(
+    (root / "published.toml").write_text(toml)
+    return root
+
+
+def test_reproduce_runs_needs_first_skips_finished_resumes_and_stops_at_a_failure(tmp_path, monkeypatch):
+    root = _registry(tmp_path,
         '[[entry]]\nname = "a"\nkind = "face"\nfolder = "x/a"\ncommands = ["fer face train --out runs/a"]\n'
         '[[entry]]\nname = "b"\nkind = "face"\nfolder = "x/b"\ncommands = ["fer face train --out runs/b"]\n'
         '[[entry]]\nname = "f"\nkind = "fusion"\nfolder = "x/f"\nneeds = ["a", "b"]\n'
@@ -118,9 +124,7 @@ def test_reproduce_runs_needs_first_skips_finished_resumes_and_stops_at_a_failur
 
 
 def test_an_entry_made_by_a_chain_is_its_last_run_and_skips_each_step_already_written(tmp_path, monkeypatch):
-    root = tmp_path / "results"
-    root.mkdir()
-    (root / "published.toml").write_text(
+    root = _registry(tmp_path,
         '[[entry]]\nname = "student"\nkind = "face"\nfolder = "x/student"\ncommands = [\n'
         '  "fer models export vgg48_slim --out runs/shipped",\n'
         '  "fer face evaluate runs/shipped --data d.zip --train-predictions",\n'
@@ -147,9 +151,7 @@ def test_an_entry_made_by_a_chain_is_its_last_run_and_skips_each_step_already_wr
 
 
 def test_a_fusion_that_is_not_the_entrys_run_is_only_parsed_by_the_dry_run(tmp_path):
-    root = tmp_path / "results"
-    root.mkdir()
-    (root / "published.toml").write_text(
+    root = _registry(tmp_path,
         '[[entry]]\nname = "s"\nkind = "face"\nfolder = "x/s"\ncommands = [\n'
         '  "fer ensemble fuse --branch runs/a --branch runs/b --out runs/teacher-fusion",\n'
         '  "fer ensemble teach runs/teacher-fusion --out runs/teacher",\n]\n')

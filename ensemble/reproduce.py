@@ -150,7 +150,8 @@ def written_by(argv: list[str], where: str) -> list[Path]:
     if command == ("models", "export"):
         return [Path(out_of(argv, where)) / "config.json"]
     if command == ("ensemble", "teach"):
-        return [artifact.artifact_path(out_of(argv, where), parse(argv, where).split)]
+        args = parse(argv, where)
+        return [artifact.artifact_path(args.out, args.split)]
     out = Path(out_of(argv, where))
     return [out / f for f in FINISHED_FILES]
 

@@ -142,5 +142,9 @@ def pack_predictions(registry: Registry) -> list[Path]:
 
 
 def recipe_of(entry: Entry) -> str:
-    argv = entry.argv(0)
-    return argv[argv.index("--recipe") + 1] if "--recipe" in argv else ""
+    """The recipe of the entry's last command that names one: the training step of a chain (teacher first)."""
+    for i in reversed(range(len(entry.commands))):
+        argv = entry.argv(i)
+        if "--recipe" in argv:
+            return argv[argv.index("--recipe") + 1]
+    return ""

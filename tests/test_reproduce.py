@@ -9,7 +9,7 @@ import pytest
 
 from fer_core.errors import UserError
 from ensemble import reproduce
-from ensemble.published import load_registry
+from ensemble.published import load_registry, recipe_of
 from ensemble.results_index import COLUMNS, rows, to_csv, to_markdown
 from tests.cli import fer
 
@@ -142,6 +142,7 @@ def test_an_entry_made_by_a_chain_is_its_last_run_and_skips_each_step_already_wr
     monkeypatch.setattr(reproduce.subprocess, "call", lambda cmd: calls.append(cmd[3:6]) or 0)
     entry = load_registry(root).named("student")
     assert entry.run == "runs/student"
+    assert recipe_of(entry) == "fer2013/vgg48_slim_distilled"  # the training step's, not the first command's
     said = []
     reproduce.run_entry(entry, echo=said.append)
     assert calls == [["face", "evaluate", "runs/shipped"], ["face", "evaluate", "runs/shipped"],

@@ -27,6 +27,8 @@ from fer_face.models import model_from_config
 from fer_face.predict import FaceModel
 from fer_face.publish import export_run
 
+OUT_DEFAULT = Path("bench/results/half_precision.json")
+
 
 def face_model(entry: zoo.ZooModel, tensors: dict[str, torch.Tensor], dtype: str) -> FaceModel:
     """``entry``'s network with every floating-point tensor rounded to ``dtype`` and back."""
@@ -42,7 +44,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="published face model (default: the default face model)")
     ap.add_argument("--data", default="data/fer2013.zip")
-    ap.add_argument("--out", type=Path, default=Path("bench/results/half_precision.json"))
+    ap.add_argument("--out", type=Path, default=OUT_DEFAULT)
     args = ap.parse_args()
     manifest = zoo.load_manifest()
     entry = manifest.model(args.model) if args.model else manifest.default_model("face")
@@ -62,7 +64,9 @@ def main() -> None:
     ta, tb = (calibrated_probs(z, calibrator.temperature) for z in (za, zb))
     result = {
         "benchmark": "float16 storage of a face model: PrivateTest predictions against float32",
-        "command": "python bench/half_precision.py --data " + f"data/{Path(args.data).name}",
+        "command": " ".join(["python bench/half_precision.py", *(["--model", args.model] if args.model else []),
+                             "--data", f"data/{Path(args.data).name}",
+                             *(["--out", args.out.as_posix()] if args.out != OUT_DEFAULT else [])]),
         "model": entry.name, "calibration": entry.calibrator.kind, "float32_side": reference, "n": int(len(y)),
         "argmax_agreement": float((a.argmax(1) == b.argmax(1)).mean()),
         "max_abs_probability_change": float(np.abs(a - b).max()),

@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FACE_RUN=runs/vgg48_slim
 FACE=results/fer2013/vgg48_slim
+STUDENT=results/fer2013/vgg48_slim_distilled
 LANDMARKS=results/fer2013/landmarks_geometry
 SPEECH=results/ravdess/speech_cnn_small
 FUSION=results/fer2013/fusion-vgg48_slim-landmarks
@@ -27,8 +28,8 @@ fer models add "$FACE" --name vgg48_slim --default --half \
 fer models add-views vgg48_slim --name vgg48_slim_fast --views 2 --data data/fer2013.zip \
     --description "vgg48_slim's weights with 2 test-time views (flip), own calibration: the fast photo path"
 fer reproduce vgg48_slim_distilled
-cp runs/vgg48_slim_distilled/best.pt results/fer2013/vgg48_slim_distilled/
-fer models add results/fer2013/vgg48_slim_distilled --name vgg48_slim_distilled --half \
+cp runs/vgg48_slim_distilled/best.pt "$STUDENT/"
+fer models add "$STUDENT" --name vgg48_slim_distilled --half \
     --description "48-px VGG distilled from a fused teacher, recipe fer2013/vgg48_slim_distilled, 60 epochs from scratch"
 fer models add "$LANDMARKS" --name landmarks_geometry --default \
     --description "68 dlib landmarks: coordinates, descriptors, distances; 5-MLP ensemble"
